@@ -1,0 +1,1 @@
+"""Audio input/output: reading clips now; the sound-device player comes with the engine."""

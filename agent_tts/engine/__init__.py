@@ -1,0 +1,1 @@
+"""The inference engine: decoding loops and (later) streaming synthesis."""

@@ -1,0 +1,76 @@
+"""Autoregressive semantic-token generation, one token per step, against a static KV cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from agent_tts.engine.sampling import SamplingOptions, sample_token
+from agent_tts.models.t2s import KVCache, Text2SemanticModel
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Stopping rules around the sampler."""
+
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    max_tokens: int = 1500
+    # EOS is impossible for the first steps, so a unit never ends before
+    # 0.4 s of audio (the reference masks it for 11 steps).
+    min_tokens: int = 11
+    # Never stop at EOS: generate exactly max_tokens (benchmarks, parity).
+    suppress_eos: bool = False
+
+
+LogitsHook = Callable[[int, torch.Tensor], None]
+
+
+@torch.inference_mode()
+def generate_semantic_tokens(
+    model: Text2SemanticModel,
+    phone_ids: torch.Tensor,
+    bert: torch.Tensor,
+    prompt: torch.Tensor,
+    options: DecodeOptions = DecodeOptions(),
+    *,
+    cache: KVCache | None = None,
+    generator: torch.Generator | None = None,
+    on_logits: LogitsHook | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[int]:
+    """Yield semantic tokens after ``prompt`` until EOS (not yielded) or ``max_tokens``.
+
+    ``phone_ids`` [1, N] and ``bert`` [1, 1024, N] cover the reference text then the
+    target text; ``prompt`` [1, P] holds the reference's semantic codes.
+    ``on_logits(step, logits)`` sees the raw head output before any masking.
+    ``should_stop()`` is checked before every step; when it returns True the
+    generator ends at once.
+    """
+    eos = model.config.eos
+    max_len = phone_ids.shape[1] + prompt.shape[1] + options.max_tokens
+    if cache is None or cache.max_len < max_len:
+        cache = model.new_cache(max_len)
+    history = torch.empty(1, prompt.shape[1] + options.max_tokens, dtype=torch.long, device=prompt.device)
+    history[:, : prompt.shape[1]] = prompt
+    n_history = prompt.shape[1]
+
+    logits = model.prefill(phone_ids, bert, prompt, cache)
+    for step in range(options.max_tokens):
+        if should_stop is not None and should_stop():
+            return
+        if on_logits is not None:
+            on_logits(step, logits)
+        logits = logits.float()
+        if options.suppress_eos or step < options.min_tokens:
+            logits[:, eos] = -float("inf")
+        token, best = sample_token(logits, history[:, :n_history], options.sampling, generator)
+        token_id = int(token[0])
+        if token_id == eos or int(best[0]) == eos:
+            return
+        yield token_id
+        history[0, n_history] = token_id
+        n_history += 1
+        if step + 1 < options.max_tokens:
+            logits = model.step(history[:, n_history - 1:n_history], n_history - 1, cache)

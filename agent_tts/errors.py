@@ -1,0 +1,17 @@
+"""Errors that carry a one-line message naming the problem and the fix."""
+
+
+class AgentTTSError(Exception):
+    """Base class for every error agent-tts reports to a user."""
+
+
+class CheckpointError(AgentTTSError):
+    """A model file is missing, truncated, foreign, or of the wrong kind."""
+
+
+class UnsupportedVersionError(CheckpointError):
+    """A model file is valid but of a GPT-SoVITS version not implemented yet."""
+
+
+class ReferenceAudioError(AgentTTSError):
+    """A reference clip cannot be read or is outside the accepted length."""

@@ -1,0 +1,226 @@
+"""Reading the official GPT-SoVITS model files as they are.
+
+* GPT (``*.ckpt``): ``{"weight": fp16 state dict with keys under "model.", "config": {...}}``.
+* SoVITS (``*.pth``): ``{"weight": fp16 state dict without enc_q.*, "config": hparams, "info"}``,
+  a torch zip whose first two bytes may be overwritten with a version tag.
+
+Hyper-parameters come from the config stored inside each file, never from
+defaults here. Every failure is a :class:`CheckpointError` whose one-line
+message names the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from agent_tts.errors import CheckpointError, UnsupportedVersionError
+from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
+from agent_tts.models.t2s import T2SConfig, Text2SemanticModel
+from agent_tts.models.weight_norm import fold_weight_norms
+
+# Upstream tags some SoVITS files by overwriting the zip's "PK" with two ASCII digits.
+HEADER_VERSIONS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
+SUPPORTED_VERSIONS = ("v2",)
+V1_SYMBOL_COUNT = 322
+V1_GPT_PHONEME_VOCAB = 512
+
+
+@dataclass
+class RawCheckpoint:
+    """The dict stored in a model file and the version it declares."""
+
+    path: Path
+    weights: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    version: str
+
+
+def read_header_version(path: Path) -> str | None:
+    """The version tag of a file whose first two bytes replace the zip's ``PK``, else None."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if head == b"PK":
+        return None
+    return HEADER_VERSIONS.get(head, "unknown")
+
+
+def _torch_load(path: Path, data: bytes | None) -> Any:
+    source: Any = io.BytesIO(data) if data is not None else str(path)
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True, mmap=data is None)
+    except pickle.UnpicklingError:
+        # Older official files pickle config objects that weights_only refuses;
+        # these are the user's own model files, so load them fully.
+        if data is not None:
+            source.seek(0)
+        return torch.load(source, map_location="cpu", weights_only=False)
+
+
+def _read(path: str | Path, kind: str) -> tuple[Path, dict[str, Any], str | None]:
+    path = Path(path)
+    expected = f"a GPT-SoVITS {kind} file"
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file (expected {expected})")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: is not a file (expected {expected})")
+    header_version = read_header_version(path)
+    if header_version == "unknown":
+        raise CheckpointError(f"{path}: not a torch checkpoint (expected {expected})")
+    data = None
+    if header_version is not None:
+        if header_version not in SUPPORTED_VERSIONS + ("v1",):
+            raise UnsupportedVersionError(
+                f"{path}: GPT-SoVITS {header_version} {kind} file detected; "
+                f"agent-tts implements {', '.join(SUPPORTED_VERSIONS)} so far"
+            )
+        data = b"PK" + path.read_bytes()[2:]
+    try:
+        stored = _torch_load(path, data)
+    except (zipfile.BadZipFile, RuntimeError, EOFError, pickle.UnpicklingError, OSError, ValueError) as exc:
+        reason = "truncated or corrupt" if path.stat().st_size > 0 else "empty"
+        raise CheckpointError(f"{path}: {reason} checkpoint, cannot be read (expected {expected})") from exc
+    if not isinstance(stored, dict) or not isinstance(stored.get("weight"), dict) or "config" not in stored:
+        raise CheckpointError(f"{path}: a torch file but not {expected} (no 'weight' and 'config' entries)")
+    return path, stored, header_version
+
+
+def _as_dict(config: Any) -> dict[str, Any]:
+    if isinstance(config, dict):
+        return config
+    if hasattr(config, "__dict__"):
+        return {k: _as_dict(v) if hasattr(v, "__dict__") else v for k, v in vars(config).items()}
+    raise TypeError(type(config))
+
+
+def read_gpt_checkpoint(path: str | Path) -> RawCheckpoint:
+    """Read a GPT (s1) file; its version is v1 for a 512-phone vocabulary, else v2."""
+    path, stored, header_version = _read(path, "GPT (.ckpt)")
+    config = _as_dict(stored["config"])
+    model_config = config.get("model")
+    if not isinstance(model_config, dict) or "phoneme_vocab_size" not in model_config:
+        raise CheckpointError(f"{path}: no config['model'] with the GPT sizes (is this a SoVITS .pth file?)")
+    weights = {k.removeprefix("model."): v for k, v in stored["weight"].items() if k.startswith("model.")}
+    if not weights:
+        raise CheckpointError(f"{path}: no 'model.*' weights (expected a GPT-SoVITS GPT .ckpt file)")
+    version = header_version or ("v1" if model_config["phoneme_vocab_size"] == V1_GPT_PHONEME_VOCAB else "v2")
+    return RawCheckpoint(path, weights, config, version)
+
+
+def read_sovits_checkpoint(path: str | Path) -> RawCheckpoint:
+    """Read a SoVITS (s2) file; version from the header tag, else 322 symbols = v1, else v2."""
+    path, stored, header_version = _read(path, "SoVITS (.pth)")
+    config = _as_dict(stored["config"])
+    weights = stored["weight"]
+    embedding = weights.get("enc_p.text_embedding.weight")
+    if embedding is None or not isinstance(config.get("model"), dict) or not isinstance(config.get("data"), dict):
+        raise CheckpointError(
+            f"{path}: no enc_p.text_embedding weight or config['model'/'data'] "
+            "(expected a GPT-SoVITS SoVITS .pth file; is this a GPT .ckpt?)"
+        )
+    version = header_version or ("v1" if embedding.shape[0] == V1_SYMBOL_COUNT else "v2")
+    return RawCheckpoint(path, weights, config, version)
+
+
+def _require_version(raw: RawCheckpoint, kind: str) -> None:
+    if raw.version not in SUPPORTED_VERSIONS:
+        raise UnsupportedVersionError(
+            f"{raw.path}: GPT-SoVITS {raw.version} {kind} file detected; "
+            f"agent-tts implements {', '.join(SUPPORTED_VERSIONS)} so far"
+        )
+
+
+def gpt_config(raw: RawCheckpoint) -> T2SConfig:
+    """GPT sizes: the file's config, with layer widths confirmed by the weight shapes."""
+    model = raw.config["model"]
+    weights = raw.weights
+    try:
+        n_layers = int(model["n_layer"])
+        hidden = int(model["hidden_dim"])
+        return T2SConfig(
+            embedding_dim=int(model["embedding_dim"]),
+            hidden_dim=hidden,
+            num_heads=int(model["head"]),
+            num_layers=n_layers,
+            feedforward_dim=int(weights["h.layers.0.linear1.weight"].shape[0]),
+            phoneme_vocab_size=int(model["phoneme_vocab_size"]),
+            vocab_size=int(model["vocab_size"]),
+            eos=int(model["EOS"]),
+            bert_dim=int(weights["bert_proj.weight"].shape[1]),
+        )
+    except KeyError as exc:
+        raise CheckpointError(f"{raw.path}: GPT file lacks {exc.args[0]!r} (config or weights incomplete)") from exc
+
+
+def sovits_config(raw: RawCheckpoint) -> SoVITSConfig:
+    model, data = raw.config["model"], raw.config["data"]
+    weights = raw.weights
+    try:
+        return SoVITSConfig(
+            n_symbols=int(weights["enc_p.text_embedding.weight"].shape[0]),
+            inter_channels=int(model["inter_channels"]),
+            hidden_channels=int(model["hidden_channels"]),
+            filter_channels=int(model["filter_channels"]),
+            n_heads=int(model["n_heads"]),
+            n_layers=int(model["n_layers"]),
+            kernel_size=int(model["kernel_size"]),
+            resblock=str(model["resblock"]),
+            resblock_kernel_sizes=tuple(int(k) for k in model["resblock_kernel_sizes"]),
+            resblock_dilation_sizes=tuple(tuple(int(d) for d in ds) for ds in model["resblock_dilation_sizes"]),
+            upsample_rates=tuple(int(r) for r in model["upsample_rates"]),
+            upsample_initial_channel=int(model["upsample_initial_channel"]),
+            upsample_kernel_sizes=tuple(int(k) for k in model["upsample_kernel_sizes"]),
+            gin_channels=int(model["gin_channels"]),
+            ref_spec_bins=int(weights["ref_enc.spectral.0.fc.weight"].shape[1]),
+            sampling_rate=int(data["sampling_rate"]),
+            filter_length=int(data["filter_length"]),
+            hop_length=int(data["hop_length"]),
+            win_length=int(data["win_length"]),
+            ssl_dim=int(weights["ssl_proj.weight"].shape[0]),
+            codebook_size=int(weights["quantizer.vq.layers.0._codebook.embed"].shape[0]),
+            n_codebooks=sum(1 for k in weights if k.endswith("._codebook.embed")),
+            mrte_channels=int(weights["enc_p.mrte.c_pre.weight"].shape[0]),
+        )
+    except KeyError as exc:
+        raise CheckpointError(f"{raw.path}: SoVITS file lacks {exc.args[0]!r} (config or weights incomplete)") from exc
+
+
+def materialize(model: nn.Module, weights: dict[str, torch.Tensor], path: Path,
+                dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> nn.Module:
+    """Load ``weights`` (strict) into a model built on the meta device, without random init."""
+    converted = {k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)
+                 for k, v in weights.items()}
+    try:
+        model.load_state_dict(converted, strict=True, assign=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise CheckpointError(f"{path}: weights do not match the model ({detail[:300]})") from exc
+    fold_weight_norms(model)
+    return model.eval().requires_grad_(False)
+
+
+def load_gpt(path: str | Path, dtype: torch.dtype = torch.float32,
+             device: torch.device | str = "cpu") -> Text2SemanticModel:
+    """Build the GPT from a ``*.ckpt`` file."""
+    raw = read_gpt_checkpoint(path)
+    _require_version(raw, "GPT")
+    with torch.device("meta"):
+        model = Text2SemanticModel(gpt_config(raw))
+    return materialize(model, raw.weights, raw.path, dtype, device)
+
+
+def load_sovits(path: str | Path, dtype: torch.dtype = torch.float32,
+                device: torch.device | str = "cpu") -> SoVITSModel:
+    """Build SoVITS v2 from a ``*.pth`` inference file."""
+    raw = read_sovits_checkpoint(path)
+    _require_version(raw, "SoVITS")
+    with torch.device("meta"):
+        model = SoVITSModel(sovits_config(raw))
+    return materialize(model, raw.weights, raw.path, dtype, device)

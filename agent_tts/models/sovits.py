@@ -1,0 +1,155 @@
+"""SoVITS v2 inference ("s2"): semantic codes + phones + reference style -> waveform.
+
+Parameter names follow the official ``*.pth`` inference files, which carry no
+posterior encoder (``enc_q``); none is built. Sizes come from the file's
+``config["model"]``; the dims the reference code fixes (SSL 768, MRTE 512,
+reference spectrogram bins) are read from the weights where they appear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from agent_tts.models.attentions import Encoder, MultiHeadAttention
+from agent_tts.models.flow import ResidualCouplingBlock
+from agent_tts.models.generator import Generator
+from agent_tts.models.quantizer import ResidualVectorQuantizer
+from agent_tts.models.reference_encoder import MelStyleEncoder
+
+
+@dataclass(frozen=True)
+class SoVITSConfig:
+    """Sizes of a SoVITS v2 model, read from the checkpoint."""
+
+    n_symbols: int
+    inter_channels: int
+    hidden_channels: int
+    filter_channels: int
+    n_heads: int
+    n_layers: int
+    kernel_size: int
+    resblock: str
+    resblock_kernel_sizes: tuple[int, ...]
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...]
+    upsample_rates: tuple[int, ...]
+    upsample_initial_channel: int
+    upsample_kernel_sizes: tuple[int, ...]
+    gin_channels: int
+    ref_spec_bins: int
+    sampling_rate: int
+    filter_length: int
+    hop_length: int
+    win_length: int
+    ssl_dim: int = 768
+    codebook_size: int = 1024
+    n_codebooks: int = 1
+    mrte_channels: int = 512
+    mrte_heads: int = 4
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Waveform samples per latent frame (two frames per 25 Hz semantic token)."""
+        total = 1
+        for rate in self.upsample_rates:
+            total *= rate
+        return total
+
+
+class MRTE(nn.Module):
+    """Multi-reference timbre encoder: content attends to text, plus the speaker vector."""
+
+    def __init__(self, content_channels: int, hidden: int, n_heads: int) -> None:
+        super().__init__()
+        self.cross_attention = MultiHeadAttention(hidden, hidden, n_heads)
+        self.c_pre = nn.Conv1d(content_channels, hidden, 1)
+        self.text_pre = nn.Conv1d(content_channels, hidden, 1)
+        self.c_post = nn.Conv1d(hidden, content_channels, 1)
+
+    def forward(self, ssl: torch.Tensor, ssl_mask: torch.Tensor, text: torch.Tensor,
+                text_mask: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
+        attn_mask = text_mask.unsqueeze(2) * ssl_mask.unsqueeze(-1)
+        ssl = self.c_pre(ssl * ssl_mask)
+        text = self.text_pre(text * text_mask)
+        x = self.cross_attention(ssl * ssl_mask, text * text_mask, attn_mask) + ssl + ge
+        return self.c_post(x * ssl_mask)
+
+
+class TextEncoder(nn.Module):
+    """Semantic latents + phones + style -> prior mean/log-scale (``enc_p``)."""
+
+    def __init__(self, config: SoVITSConfig) -> None:
+        super().__init__()
+        hidden, filt = config.hidden_channels, config.filter_channels
+        heads, layers, kernel = config.n_heads, config.n_layers, config.kernel_size
+        self.out_channels = config.inter_channels
+        self.ssl_proj = nn.Conv1d(config.ssl_dim, hidden, 1)
+        self.encoder_ssl = Encoder(hidden, filt, heads, layers // 2, kernel)
+        self.encoder_text = Encoder(hidden, filt, heads, layers, kernel)
+        self.text_embedding = nn.Embedding(config.n_symbols, hidden)
+        self.mrte = MRTE(hidden, config.mrte_channels, config.mrte_heads)
+        self.encoder2 = Encoder(hidden, filt, heads, layers // 2, kernel)
+        self.proj = nn.Conv1d(hidden, config.inter_channels * 2, 1)
+
+    def forward(self, y: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
+                speed: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """y [B, 768, T] latents at 50 Hz, text [B, N] phone ids -> (mean, log-scale, mask)."""
+        y_mask = torch.ones(y.shape[0], 1, y.shape[2], dtype=y.dtype, device=y.device)
+        text_mask = torch.ones(text.shape[0], 1, text.shape[1], dtype=y.dtype, device=y.device)
+        y = self.ssl_proj(y * y_mask) * y_mask
+        y = self.encoder_ssl(y * y_mask, y_mask)
+        text_h = self.encoder_text(self.text_embedding(text).transpose(1, 2) * text_mask, text_mask)
+        y = self.mrte(y, y_mask, text_h, text_mask, ge)
+        y = self.encoder2(y * y_mask, y_mask)
+        if speed != 1:
+            y = F.interpolate(y, size=int(y.shape[-1] / speed) + 1, mode="linear")
+            y_mask = F.interpolate(y_mask, size=y.shape[-1], mode="nearest")
+        stats = self.proj(y) * y_mask
+        mean, logs = torch.split(stats, self.out_channels, dim=1)
+        return mean, logs, y_mask
+
+
+class SoVITSModel(nn.Module):
+    """SoVITS v2 for inference: prompt codes from HuBERT features, and decoding to audio."""
+
+    def __init__(self, config: SoVITSConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.enc_p = TextEncoder(config)
+        self.dec = Generator(
+            config.inter_channels, config.resblock, config.resblock_kernel_sizes,
+            config.resblock_dilation_sizes, config.upsample_rates, config.upsample_initial_channel,
+            config.upsample_kernel_sizes, config.gin_channels,
+        )
+        self.flow = ResidualCouplingBlock(config.inter_channels, config.hidden_channels, 5, 1, 4, 4,
+                                          config.gin_channels)
+        self.ref_enc = MelStyleEncoder(config.ref_spec_bins, config.gin_channels)
+        self.ssl_proj = nn.Conv1d(config.ssl_dim, config.ssl_dim, 2, stride=2)
+        self.quantizer = ResidualVectorQuantizer(config.ssl_dim, config.codebook_size, config.n_codebooks)
+
+    def extract_latent(self, ssl_features: torch.Tensor) -> torch.Tensor:
+        """HuBERT features [B, 768, T] at 50 Hz -> semantic codes [B, n_q, T/2] at 25 Hz."""
+        return self.quantizer.encode(self.ssl_proj(ssl_features)).transpose(0, 1)
+
+    def speaker_embedding(self, refer_spec: torch.Tensor) -> torch.Tensor:
+        """Linear spectrogram [B, 1025, F] -> style vector ``ge`` [B, gin, 1]."""
+        mask = torch.ones(refer_spec.shape[0], 1, refer_spec.shape[2], dtype=refer_spec.dtype,
+                          device=refer_spec.device)
+        return self.ref_enc(refer_spec[:, : self.config.ref_spec_bins] * mask, mask)
+
+    def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
+               noise_scale: float = 0.5, speed: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """codes [B, n_q, T], phones [B, N], style ``ge`` -> waveform [B, 1, samples]."""
+        latents = self.quantizer.decode(codes)
+        latents = F.interpolate(latents, size=int(latents.shape[-1] * 2), mode="nearest")
+        mean, logs, mask = self.enc_p(latents, text, ge, speed)
+        z_p = mean
+        if noise_scale:
+            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+            z_p = mean + noise * torch.exp(logs) * noise_scale
+        z = self.flow.reverse(z_p, mask, ge)
+        return self.dec(z * mask, ge)
