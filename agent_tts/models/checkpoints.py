@@ -64,9 +64,19 @@ def _torch_load(path: Path, data: bytes | None) -> Any:
         return torch.load(source, map_location="cpu", weights_only=False)
 
 
+FILE_KINDS = {"GPT": "GPT (.ckpt)", "SoVITS": "SoVITS (.pth)"}
+
+
+def _unsupported(path: Path, version: str, kind: str) -> UnsupportedVersionError:
+    return UnsupportedVersionError(
+        f"{path}: GPT-SoVITS {version} {kind} file detected; "
+        f"agent-tts implements {', '.join(SUPPORTED_VERSIONS)} so far"
+    )
+
+
 def _read(path: str | Path, kind: str) -> tuple[Path, dict[str, Any], str | None]:
     path = Path(path)
-    expected = f"a GPT-SoVITS {kind} file"
+    expected = f"a GPT-SoVITS {FILE_KINDS[kind]} file"
     if not path.exists():
         raise CheckpointError(f"{path}: no such file (expected {expected})")
     if not path.is_file():
@@ -77,10 +87,7 @@ def _read(path: str | Path, kind: str) -> tuple[Path, dict[str, Any], str | None
     data = None
     if header_version is not None:
         if header_version not in SUPPORTED_VERSIONS + ("v1",):
-            raise UnsupportedVersionError(
-                f"{path}: GPT-SoVITS {header_version} {kind} file detected; "
-                f"agent-tts implements {', '.join(SUPPORTED_VERSIONS)} so far"
-            )
+            raise _unsupported(path, header_version, kind)
         data = b"PK" + path.read_bytes()[2:]
     try:
         stored = _torch_load(path, data)
@@ -102,7 +109,7 @@ def _as_dict(config: Any) -> dict[str, Any]:
 
 def read_gpt_checkpoint(path: str | Path) -> RawCheckpoint:
     """Read a GPT (s1) file; its version is v1 for a 512-phone vocabulary, else v2."""
-    path, stored, header_version = _read(path, "GPT (.ckpt)")
+    path, stored, header_version = _read(path, "GPT")
     config = _as_dict(stored["config"])
     model_config = config.get("model")
     if not isinstance(model_config, dict) or "phoneme_vocab_size" not in model_config:
@@ -116,7 +123,7 @@ def read_gpt_checkpoint(path: str | Path) -> RawCheckpoint:
 
 def read_sovits_checkpoint(path: str | Path) -> RawCheckpoint:
     """Read a SoVITS (s2) file; version from the header tag, else 322 symbols = v1, else v2."""
-    path, stored, header_version = _read(path, "SoVITS (.pth)")
+    path, stored, header_version = _read(path, "SoVITS")
     config = _as_dict(stored["config"])
     weights = stored["weight"]
     embedding = weights.get("enc_p.text_embedding.weight")
@@ -131,10 +138,7 @@ def read_sovits_checkpoint(path: str | Path) -> RawCheckpoint:
 
 def _require_version(raw: RawCheckpoint, kind: str) -> None:
     if raw.version not in SUPPORTED_VERSIONS:
-        raise UnsupportedVersionError(
-            f"{raw.path}: GPT-SoVITS {raw.version} {kind} file detected; "
-            f"agent-tts implements {', '.join(SUPPORTED_VERSIONS)} so far"
-        )
+        raise _unsupported(raw.path, raw.version, kind)
 
 
 def gpt_config(raw: RawCheckpoint) -> T2SConfig:

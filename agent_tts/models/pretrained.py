@@ -27,6 +27,9 @@ def _require_folder(path: str | Path, what: str) -> Path:
 
 
 def _load_pretrained(model_class, folder: Path, what: str):
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     try:
         # The folders store fp16; the reference computes in float32.
         return model_class.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)

@@ -1,0 +1,35 @@
+"""``agent-tts parity FIXTURE_DIR``: recompute a reference fixture and report every item."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "parity",
+        help="check agent-tts against a GPT-SoVITS reference fixture",
+        description="Load a fixture folder (models/, pretrained/, ref/, golden/, manifest.json) with "
+        "agent-tts's own code, recompute every golden array and compare it with its tolerance.",
+    )
+    parser.add_argument("fixture_dir", help="fixture folder, e.g. ../shared/fixtures/gsv-v2")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent_tts.parity import run_parity
+
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"... {message} ({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
+
+    passed = failed = 0
+    for result in run_parity(args.fixture_dir, progress=progress):
+        print(result.line(), flush=True)
+        passed += result.passed
+        failed += not result.passed
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1

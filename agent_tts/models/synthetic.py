@@ -1,0 +1,100 @@
+"""Random-weight GPT-SoVITS files in the official formats.
+
+Used by the benchmarks (real v2 sizes: random weights cost the same compute
+as trained ones) and by the loader's tests (tiny sizes, v1/v3 variants). The
+files are written exactly as upstream writes them: fp16 state dicts with the
+config stored inside, a torch zip, optionally with a two-byte version tag in
+place of ``PK``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agent_tts.models.checkpoints import gpt_config, RawCheckpoint, sovits_config
+from agent_tts.models.sovits import SoVITSModel
+from agent_tts.models.t2s import Text2SemanticModel
+
+REAL_V2_GPT_MODEL = {
+    "vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512, "hidden_dim": 512,
+    "head": 16, "linear_units": 2048, "n_layer": 24, "dropout": 0, "EOS": 1024, "random_bert": 0,
+}
+REAL_V2_SOVITS_MODEL = {
+    "inter_channels": 192, "hidden_channels": 192, "filter_channels": 768, "n_heads": 2, "n_layers": 6,
+    "kernel_size": 3, "p_dropout": 0.1, "resblock": "1", "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "upsample_rates": [10, 8, 2, 2, 2],
+    "upsample_initial_channel": 512, "upsample_kernel_sizes": [16, 16, 8, 2, 2], "n_layers_q": 3,
+    "use_spectral_norm": False, "gin_channels": 512, "semantic_frame_rate": "25hz",
+    "freeze_quantizer": True, "version": "v2",
+}
+SOVITS_DATA = {
+    "max_wav_value": 32768.0, "sampling_rate": 32000, "filter_length": 2048, "hop_length": 640,
+    "win_length": 2048, "n_mel_channels": 128, "mel_fmin": 0.0, "mel_fmax": None, "add_blank": True,
+    "n_speakers": 300, "cleaned_text": True,
+}
+TINY_GPT_MODEL = dict(REAL_V2_GPT_MODEL, embedding_dim=32, hidden_dim=32, head=2, linear_units=64, n_layer=1)
+TINY_SOVITS_MODEL = dict(REAL_V2_SOVITS_MODEL, filter_channels=64, n_layers=2, upsample_initial_channel=32)
+
+
+def _random_tensor(name: str, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf in ("bias", "beta", "cluster_size"):
+        return torch.zeros(shape)
+    if leaf in ("gamma", "alpha", "inited") or (leaf == "weight" and ("norm" in name) and len(shape) == 1):
+        return torch.ones(shape)
+    if leaf == "weight_g":
+        return torch.full(shape, 0.5)
+    if leaf in ("embed", "embed_avg"):
+        return torch.randn(shape, generator=generator)
+    return torch.randn(shape, generator=generator) * 0.02
+
+
+def random_state_dict(model: torch.nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
+    """fp16 random weights for every entry of ``model``'s state dict (built on meta is fine)."""
+    generator = torch.Generator().manual_seed(seed)
+    return {name: _random_tensor(name, value.shape, generator).half()
+            for name, value in model.state_dict().items()}
+
+
+def _save(payload: dict[str, Any], path: Path, header: bytes | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    if header is not None:
+        with open(path, "r+b") as handle:
+            handle.write(header)
+    return path
+
+
+def write_gpt_checkpoint(path: str | Path, model_config: dict[str, Any] = REAL_V2_GPT_MODEL,
+                         seed: int = 0, header: bytes | None = None) -> Path:
+    """Write a GPT ``*.ckpt`` in the official s1 format with random weights."""
+    config = {"model": copy.deepcopy(model_config), "data": {"max_sec": 54, "pad_val": 1024},
+              "inference": {"top_k": 15}}
+    probe = RawCheckpoint(Path(path), {"h.layers.0.linear1.weight": torch.empty(4 * model_config["hidden_dim"], 1),
+                                        "bert_proj.weight": torch.empty(1, 1024)}, config, "v2")
+    with torch.device("meta"):
+        model = Text2SemanticModel(gpt_config(probe))
+    weights = {f"model.{k}": v for k, v in random_state_dict(model, seed).items()}
+    return _save({"weight": weights, "config": config, "info": "agent-tts synthetic"}, Path(path), header)
+
+
+def write_sovits_checkpoint(path: str | Path, model_config: dict[str, Any] = REAL_V2_SOVITS_MODEL,
+                            seed: int = 0, header: bytes | None = None, n_symbols: int = 732) -> Path:
+    """Write a SoVITS ``*.pth`` in the official inference format (no ``enc_q``) with random weights."""
+    config = {"data": dict(SOVITS_DATA), "model": copy.deepcopy(model_config), "content_module": "cnhubert"}
+    ssl_dim, gin = 768, model_config["gin_channels"]
+    probe = RawCheckpoint(Path(path), {
+        "enc_p.text_embedding.weight": torch.empty(n_symbols, 1),
+        "ref_enc.spectral.0.fc.weight": torch.empty(1, 704),
+        "ssl_proj.weight": torch.empty(ssl_dim, 1),
+        "quantizer.vq.layers.0._codebook.embed": torch.empty(1024, 1),
+        "enc_p.mrte.c_pre.weight": torch.empty(gin, 1),
+    }, config, "v2")
+    with torch.device("meta"):
+        model = SoVITSModel(sovits_config(probe))
+    weights = random_state_dict(model, seed)
+    return _save({"weight": weights, "config": config, "info": "agent-tts synthetic"}, Path(path), header)

@@ -1,0 +1,60 @@
+"""`agent-tts parity` reproduces the reference fixture, and reports a wrong golden as failed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from agent_tts.parity import run_parity
+
+EXPECTED_ITEMS = {
+    "ref_wav16k_padded", "hubert_last_hidden", "prompt_semantic", "refer_spec", "ge",
+    "bert_0", "bert_1", "bert_2",
+    "ar0_all_bert", "ar0_greedy_logits", "ar0_greedy_tokens", "ar0_greedy_noeos_logits", "ar0_greedy_noeos_tokens",
+    "decode0_speed1p0", "decode0_speed1p25",
+    "ar1_all_bert", "ar1_greedy_logits", "ar1_greedy_tokens", "ar1_greedy_noeos_logits", "ar1_greedy_noeos_tokens",
+    "decode1_speed1p0", "decode1_speed1p25",
+}
+
+
+def test_parity_command_passes_on_reference_fixture(gsv_v2_fixture: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "agent_tts.cli.main", "parity", str(gsv_v2_fixture)],
+        capture_output=True, text=True, timeout=600,
+    )
+    lines = completed.stdout.strip().splitlines()
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert lines[-1] == f"{len(EXPECTED_ITEMS)} passed, 0 failed"
+    reported = {line.split()[1] for line in lines[:-1]}
+    assert reported == EXPECTED_ITEMS
+    greedy = next(line for line in lines if line.split()[1] == "ar0_greedy_tokens")
+    assert "first 1500/1500 identical" in greedy
+
+
+def _fixture_copy(source: Path, target: Path) -> Path:
+    """A copy whose large read-only folders are symlinked, with golden/ copied for editing."""
+    target.mkdir()
+    for name in ("models", "pretrained", "ref", "manifest.json"):
+        (target / name).symlink_to(source / name)
+    shutil.copytree(source / "golden", target / "golden")
+    return target
+
+
+def test_parity_reports_a_perturbed_golden_as_failed(gsv_v2_fixture: Path, tmp_path: Path) -> None:
+    fixture = _fixture_copy(gsv_v2_fixture, tmp_path / "fixture")
+    ge = np.load(fixture / "golden" / "ge.npy")
+    np.save(fixture / "golden" / "ge.npy", ge * 1.001)
+    tokens = np.load(fixture / "golden" / "ar1_greedy_noeos_tokens.npy")
+    tokens[30] = (tokens[30] + 1) % 1024
+    np.save(fixture / "golden" / "ar1_greedy_noeos_tokens.npy", tokens)
+
+    results = {r.name: r for r in run_parity(fixture)}
+
+    assert not results["ge"].passed
+    assert not results["ar1_greedy_noeos_tokens"].passed
+    assert results["ar1_greedy_noeos_tokens"].error == f"{len(tokens) - 1}/{len(tokens)} equal"
+    assert results["refer_spec"].passed and results["decode0_speed1p0"].passed
