@@ -122,7 +122,10 @@ def run_parity(root: str | Path, progress: Callable[[str], None] | None = None) 
     """Yield one :class:`ParityResult` per golden item of the fixture at ``root``."""
     fixture = Fixture(root)
     say = progress or (lambda message: None)
-    torch.manual_seed(0)
+    unchecked = [name for name in ("ref_phone_ids.npy", "frontend.jsonl") if fixture.has(name)]
+    if unchecked:
+        say(f"not checked until the text frontend lands: {', '.join(unchecked)}; "
+            "the AR inputs use the fixture's phone ids")
 
     say("loading models")
     gpt = load_gpt(fixture.root / "models" / "s1.ckpt")

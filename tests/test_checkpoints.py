@@ -131,3 +131,12 @@ def test_cli_reports_a_bad_file_in_one_line(tmp_path: Path) -> None:
     assert completed.returncode == 2
     errors = [line for line in completed.stderr.splitlines() if line.startswith("agent-tts: error:")]
     assert len(errors) == 1 and "s1.ckpt" in errors[0] and "Traceback" not in completed.stderr
+
+
+def test_legacy_non_zip_torch_file_loads(tmp_path: Path) -> None:
+    zipped = write_gpt_checkpoint(tmp_path / "zip.ckpt", TINY_GPT_MODEL, seed=5)
+    legacy = tmp_path / "legacy.ckpt"
+    torch.save(torch.load(zipped, weights_only=True), legacy, _use_new_zipfile_serialization=False)
+    assert legacy.read_bytes()[:2] == b"\x80\x02"
+    a, b = load_gpt(zipped), load_gpt(legacy)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

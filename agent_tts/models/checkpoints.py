@@ -29,6 +29,8 @@ from agent_tts.models.weight_norm import fold_weight_norms
 # Upstream tags some SoVITS files by overwriting the zip's "PK" with two ASCII digits.
 HEADER_VERSIONS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
 SUPPORTED_VERSIONS = ("v2",)
+ZIP_HEAD = b"PK"
+LEGACY_TORCH_HEAD = b"\x80\x02"  # torch.save before zip files: a protocol-2 pickle
 V1_SYMBOL_COUNT = 322
 V1_GPT_PHONEME_VOCAB = 512
 
@@ -44,10 +46,13 @@ class RawCheckpoint:
 
 
 def read_header_version(path: Path) -> str | None:
-    """The version tag of a file whose first two bytes replace the zip's ``PK``, else None."""
+    """The version tag of a file whose first two bytes replace the zip's ``PK``.
+
+    None for an untagged torch file (zip, or a legacy pickle); "unknown" for anything else.
+    """
     with open(path, "rb") as handle:
         head = handle.read(2)
-    if head == b"PK":
+    if head in (ZIP_HEAD, LEGACY_TORCH_HEAD):
         return None
     return HEADER_VERSIONS.get(head, "unknown")
 
@@ -55,7 +60,8 @@ def read_header_version(path: Path) -> str | None:
 def _torch_load(path: Path, data: bytes | None) -> Any:
     source: Any = io.BytesIO(data) if data is not None else str(path)
     try:
-        return torch.load(source, map_location="cpu", weights_only=True, mmap=data is None)
+        return torch.load(source, map_location="cpu", weights_only=True,
+                          mmap=data is None and zipfile.is_zipfile(path))
     except pickle.UnpicklingError:
         # Older official files pickle config objects that weights_only refuses;
         # these are the user's own model files, so load them fully.
@@ -88,12 +94,11 @@ def _read(path: str | Path, kind: str) -> tuple[Path, dict[str, Any], str | None
     if header_version is not None:
         if header_version not in SUPPORTED_VERSIONS + ("v1",):
             raise _unsupported(path, header_version, kind)
-        data = b"PK" + path.read_bytes()[2:]
+        data = ZIP_HEAD + path.read_bytes()[2:]
     try:
         stored = _torch_load(path, data)
     except (zipfile.BadZipFile, RuntimeError, EOFError, pickle.UnpicklingError, OSError, ValueError) as exc:
-        reason = "truncated or corrupt" if path.stat().st_size > 0 else "empty"
-        raise CheckpointError(f"{path}: {reason} checkpoint, cannot be read (expected {expected})") from exc
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint, cannot be read (expected {expected})") from exc
     if not isinstance(stored, dict) or not isinstance(stored.get("weight"), dict) or "config" not in stored:
         raise CheckpointError(f"{path}: a torch file but not {expected} (no 'weight' and 'config' entries)")
     return path, stored, header_version
