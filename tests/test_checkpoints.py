@@ -140,3 +140,29 @@ def test_legacy_non_zip_torch_file_loads(tmp_path: Path) -> None:
     assert legacy.read_bytes()[:2] == b"\x80\x02"
     a, b = load_gpt(zipped), load_gpt(legacy)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_config_pickled_as_a_training_code_object_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstream pickles its utils.HParams as the config; that class is not importable here."""
+    module_dir = tmp_path / "training_code"
+    module_dir.mkdir()
+    (module_dir / "gsv_utils.py").write_text(
+        "class HParams:\n"
+        "    def __init__(self, **kwargs):\n"
+        "        for k, v in kwargs.items():\n"
+        "            setattr(self, k, HParams(**v) if isinstance(v, dict) else v)\n"
+    )
+    monkeypatch.syspath_prepend(str(module_dir))
+    import gsv_utils
+
+    plain = write_sovits_checkpoint(tmp_path / "plain.pth", TINY_SOVITS_MODEL, seed=4)
+    stored = torch.load(plain, weights_only=True)
+    stored["config"] = gsv_utils.HParams(**stored["config"])
+    official = tmp_path / "official.pth"
+    torch.save(stored, official)
+    monkeypatch.delitem(sys.modules, "gsv_utils")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(module_dir)])
+
+    model = load_sovits(official)
+    assert model.config.filter_channels == TINY_SOVITS_MODEL["filter_channels"]
+    assert model.config.sampling_rate == 32000

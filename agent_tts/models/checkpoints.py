@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from agent_tts.errors import CheckpointError, UnsupportedVersionError
+from agent_tts.models.lenient_pickle import PickledObject, lenient_pickle
 from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
 from agent_tts.models.t2s import T2SConfig, Text2SemanticModel
 from agent_tts.models.weight_norm import fold_weight_norms
@@ -63,11 +65,10 @@ def _torch_load(path: Path, data: bytes | None) -> Any:
         return torch.load(source, map_location="cpu", weights_only=True,
                           mmap=data is None and zipfile.is_zipfile(path))
     except pickle.UnpicklingError:
-        # Older official files pickle config objects that weights_only refuses;
-        # these are the user's own model files, so load them fully.
+        # Official SoVITS files may pickle the training code's HParams as their config.
         if data is not None:
             source.seek(0)
-        return torch.load(source, map_location="cpu", weights_only=False)
+        return torch.load(source, map_location="cpu", weights_only=False, pickle_module=lenient_pickle)
 
 
 FILE_KINDS = {"GPT": "GPT (.ckpt)", "SoVITS": "SoVITS (.pth)"}
@@ -105,11 +106,12 @@ def _read(path: str | Path, kind: str) -> tuple[Path, dict[str, Any], str | None
 
 
 def _as_dict(config: Any) -> dict[str, Any]:
+    """A config as nested dicts, whether stored as a dict or as a pickled HParams-like object."""
     if isinstance(config, dict):
-        return config
-    if hasattr(config, "__dict__"):
-        return {k: _as_dict(v) if hasattr(v, "__dict__") else v for k, v in vars(config).items()}
-    raise TypeError(type(config))
+        return {k: _as_dict(v) if isinstance(v, (dict, PickledObject)) else v for k, v in config.items()}
+    if isinstance(config, PickledObject):
+        return _as_dict(vars(config))
+    return {}
 
 
 def read_gpt_checkpoint(path: str | Path) -> RawCheckpoint:
@@ -147,51 +149,25 @@ def _require_version(raw: RawCheckpoint, kind: str) -> None:
 
 
 def gpt_config(raw: RawCheckpoint) -> T2SConfig:
-    """GPT sizes: the file's config, with layer widths confirmed by the weight shapes."""
-    model = raw.config["model"]
-    weights = raw.weights
+    """GPT sizes: the file's config, plus the widths only the weight shapes tell."""
     try:
-        n_layers = int(model["n_layer"])
-        hidden = int(model["hidden_dim"])
-        return T2SConfig(
-            embedding_dim=int(model["embedding_dim"]),
-            hidden_dim=hidden,
-            num_heads=int(model["head"]),
-            num_layers=n_layers,
-            feedforward_dim=int(weights["h.layers.0.linear1.weight"].shape[0]),
-            phoneme_vocab_size=int(model["phoneme_vocab_size"]),
-            vocab_size=int(model["vocab_size"]),
-            eos=int(model["EOS"]),
-            bert_dim=int(weights["bert_proj.weight"].shape[1]),
+        return T2SConfig.from_file_config(
+            raw.config["model"],
+            feedforward_dim=int(raw.weights["h.layers.0.linear1.weight"].shape[0]),
+            bert_dim=int(raw.weights["bert_proj.weight"].shape[1]),
         )
     except KeyError as exc:
         raise CheckpointError(f"{raw.path}: GPT file lacks {exc.args[0]!r} (config or weights incomplete)") from exc
 
 
 def sovits_config(raw: RawCheckpoint) -> SoVITSConfig:
-    model, data = raw.config["model"], raw.config["data"]
+    """SoVITS sizes: the file's hparams, plus the dims only the weight shapes tell."""
     weights = raw.weights
     try:
-        return SoVITSConfig(
+        return SoVITSConfig.from_hparams(
+            raw.config["model"], raw.config["data"],
             n_symbols=int(weights["enc_p.text_embedding.weight"].shape[0]),
-            inter_channels=int(model["inter_channels"]),
-            hidden_channels=int(model["hidden_channels"]),
-            filter_channels=int(model["filter_channels"]),
-            n_heads=int(model["n_heads"]),
-            n_layers=int(model["n_layers"]),
-            kernel_size=int(model["kernel_size"]),
-            resblock=str(model["resblock"]),
-            resblock_kernel_sizes=tuple(int(k) for k in model["resblock_kernel_sizes"]),
-            resblock_dilation_sizes=tuple(tuple(int(d) for d in ds) for ds in model["resblock_dilation_sizes"]),
-            upsample_rates=tuple(int(r) for r in model["upsample_rates"]),
-            upsample_initial_channel=int(model["upsample_initial_channel"]),
-            upsample_kernel_sizes=tuple(int(k) for k in model["upsample_kernel_sizes"]),
-            gin_channels=int(model["gin_channels"]),
             ref_spec_bins=int(weights["ref_enc.spectral.0.fc.weight"].shape[1]),
-            sampling_rate=int(data["sampling_rate"]),
-            filter_length=int(data["filter_length"]),
-            hop_length=int(data["hop_length"]),
-            win_length=int(data["win_length"]),
             ssl_dim=int(weights["ssl_proj.weight"].shape[0]),
             codebook_size=int(weights["quantizer.vq.layers.0._codebook.embed"].shape[0]),
             n_codebooks=sum(1 for k in weights if k.endswith("._codebook.embed")),
@@ -215,21 +191,21 @@ def materialize(model: nn.Module, weights: dict[str, torch.Tensor], path: Path,
     return model.eval().requires_grad_(False)
 
 
+def _build(raw: RawCheckpoint, kind: str, make_model: Callable[[RawCheckpoint], nn.Module],
+           dtype: torch.dtype, device: torch.device | str) -> nn.Module:
+    _require_version(raw, kind)
+    with torch.device("meta"):
+        model = make_model(raw)
+    return materialize(model, raw.weights, raw.path, dtype, device)
+
+
 def load_gpt(path: str | Path, dtype: torch.dtype = torch.float32,
              device: torch.device | str = "cpu") -> Text2SemanticModel:
     """Build the GPT from a ``*.ckpt`` file."""
-    raw = read_gpt_checkpoint(path)
-    _require_version(raw, "GPT")
-    with torch.device("meta"):
-        model = Text2SemanticModel(gpt_config(raw))
-    return materialize(model, raw.weights, raw.path, dtype, device)
+    return _build(read_gpt_checkpoint(path), "GPT", lambda raw: Text2SemanticModel(gpt_config(raw)), dtype, device)
 
 
 def load_sovits(path: str | Path, dtype: torch.dtype = torch.float32,
                 device: torch.device | str = "cpu") -> SoVITSModel:
     """Build SoVITS v2 from a ``*.pth`` inference file."""
-    raw = read_sovits_checkpoint(path)
-    _require_version(raw, "SoVITS")
-    with torch.device("meta"):
-        model = SoVITSModel(sovits_config(raw))
-    return materialize(model, raw.weights, raw.path, dtype, device)
+    return _build(read_sovits_checkpoint(path), "SoVITS", lambda raw: SoVITSModel(sovits_config(raw)), dtype, device)

@@ -25,7 +25,6 @@ from agent_tts.models.reference_encoder import MelStyleEncoder
 class SoVITSConfig:
     """Sizes of a SoVITS v2 model, read from the checkpoint."""
 
-    n_symbols: int
     inter_channels: int
     hidden_channels: int
     filter_channels: int
@@ -39,16 +38,45 @@ class SoVITSConfig:
     upsample_initial_channel: int
     upsample_kernel_sizes: tuple[int, ...]
     gin_channels: int
-    ref_spec_bins: int
     sampling_rate: int
     filter_length: int
     hop_length: int
     win_length: int
+    n_symbols: int = 732
+    ref_spec_bins: int = 704
     ssl_dim: int = 768
     codebook_size: int = 1024
     n_codebooks: int = 1
     mrte_channels: int = 512
     mrte_heads: int = 4
+
+    @classmethod
+    def from_hparams(cls, model: dict, data: dict, **fixed_dims: int) -> "SoVITSConfig":
+        """From ``config["model"]`` and ``config["data"]`` of an s2 file.
+
+        ``fixed_dims`` are the sizes the file's config does not store (``n_symbols``,
+        ``ref_spec_bins``, ``ssl_dim``, ...), read from the weights by the loader.
+        """
+        return cls(
+            inter_channels=int(model["inter_channels"]),
+            hidden_channels=int(model["hidden_channels"]),
+            filter_channels=int(model["filter_channels"]),
+            n_heads=int(model["n_heads"]),
+            n_layers=int(model["n_layers"]),
+            kernel_size=int(model["kernel_size"]),
+            resblock=str(model["resblock"]),
+            resblock_kernel_sizes=tuple(int(k) for k in model["resblock_kernel_sizes"]),
+            resblock_dilation_sizes=tuple(tuple(int(d) for d in ds) for ds in model["resblock_dilation_sizes"]),
+            upsample_rates=tuple(int(r) for r in model["upsample_rates"]),
+            upsample_initial_channel=int(model["upsample_initial_channel"]),
+            upsample_kernel_sizes=tuple(int(k) for k in model["upsample_kernel_sizes"]),
+            gin_channels=int(model["gin_channels"]),
+            sampling_rate=int(data["sampling_rate"]),
+            filter_length=int(data["filter_length"]),
+            hop_length=int(data["hop_length"]),
+            win_length=int(data["win_length"]),
+            **fixed_dims,
+        )
 
     @property
     def samples_per_frame(self) -> int:

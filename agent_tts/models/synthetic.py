@@ -15,9 +15,8 @@ from typing import Any
 
 import torch
 
-from agent_tts.models.checkpoints import gpt_config, RawCheckpoint, sovits_config
-from agent_tts.models.sovits import SoVITSModel
-from agent_tts.models.t2s import Text2SemanticModel
+from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
+from agent_tts.models.t2s import T2SConfig, Text2SemanticModel
 
 REAL_V2_GPT_MODEL = {
     "vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512, "hidden_dim": 512,
@@ -74,10 +73,10 @@ def write_gpt_checkpoint(path: str | Path, model_config: dict[str, Any] = REAL_V
     """Write a GPT ``*.ckpt`` in the official s1 format with random weights."""
     config = {"model": copy.deepcopy(model_config), "data": {"max_sec": 54, "pad_val": 1024},
               "inference": {"top_k": 15}}
-    probe = RawCheckpoint(Path(path), {"h.layers.0.linear1.weight": torch.empty(4 * model_config["hidden_dim"], 1),
-                                        "bert_proj.weight": torch.empty(1, 1024)}, config, "v2")
+    # Upstream builds the feed-forward 4x the hidden width, whatever linear_units says.
+    gpt = T2SConfig.from_file_config(model_config, feedforward_dim=4 * int(model_config["hidden_dim"]))
     with torch.device("meta"):
-        model = Text2SemanticModel(gpt_config(probe))
+        model = Text2SemanticModel(gpt)
     weights = {f"model.{k}": v for k, v in random_state_dict(model, seed).items()}
     return _save({"weight": weights, "config": config, "info": "agent-tts synthetic"}, Path(path), header)
 
@@ -86,15 +85,8 @@ def write_sovits_checkpoint(path: str | Path, model_config: dict[str, Any] = REA
                             seed: int = 0, header: bytes | None = None, n_symbols: int = 732) -> Path:
     """Write a SoVITS ``*.pth`` in the official inference format (no ``enc_q``) with random weights."""
     config = {"data": dict(SOVITS_DATA), "model": copy.deepcopy(model_config), "content_module": "cnhubert"}
-    ssl_dim, gin = 768, model_config["gin_channels"]
-    probe = RawCheckpoint(Path(path), {
-        "enc_p.text_embedding.weight": torch.empty(n_symbols, 1),
-        "ref_enc.spectral.0.fc.weight": torch.empty(1, 704),
-        "ssl_proj.weight": torch.empty(ssl_dim, 1),
-        "quantizer.vq.layers.0._codebook.embed": torch.empty(1024, 1),
-        "enc_p.mrte.c_pre.weight": torch.empty(gin, 1),
-    }, config, "v2")
+    sovits = SoVITSConfig.from_hparams(config["model"], config["data"], n_symbols=n_symbols)
     with torch.device("meta"):
-        model = SoVITSModel(sovits_config(probe))
+        model = SoVITSModel(sovits)
     weights = random_state_dict(model, seed)
     return _save({"weight": weights, "config": config, "info": "agent-tts synthetic"}, Path(path), header)

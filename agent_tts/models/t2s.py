@@ -36,6 +36,21 @@ class T2SConfig:
     def head_dim(self) -> int:
         return self.hidden_dim // self.num_heads
 
+    @classmethod
+    def from_file_config(cls, model: dict, feedforward_dim: int, bert_dim: int = 1024) -> "T2SConfig":
+        """From ``config["model"]`` of an s1 file; the widths not stored there are passed in."""
+        return cls(
+            embedding_dim=int(model["embedding_dim"]),
+            hidden_dim=int(model["hidden_dim"]),
+            num_heads=int(model["head"]),
+            num_layers=int(model["n_layer"]),
+            feedforward_dim=feedforward_dim,
+            phoneme_vocab_size=int(model["phoneme_vocab_size"]),
+            vocab_size=int(model["vocab_size"]),
+            eos=int(model["EOS"]),
+            bert_dim=bert_dim,
+        )
+
 
 class TokenEmbedding(nn.Module):
     """An embedding table stored as ``word_embeddings``."""
