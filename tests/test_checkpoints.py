@@ -166,3 +166,18 @@ def test_config_pickled_as_a_training_code_object_loads(tmp_path: Path, monkeypa
     model = load_sovits(official)
     assert model.config.filter_channels == TINY_SOVITS_MODEL["filter_channels"]
     assert model.config.sampling_rate == 32000
+
+
+def test_a_file_that_would_run_code_is_refused_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": {"a": torch.zeros(1)}, "config": Payload()}, path)
+    with pytest.raises(CheckpointError) as exc:
+        load_sovits(path)
+    _one_line(exc, path)
+    assert not marker.exists()

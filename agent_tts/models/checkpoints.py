@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from agent_tts.errors import CheckpointError, UnsupportedVersionError
-from agent_tts.models.lenient_pickle import PickledObject, lenient_pickle
 from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
 from agent_tts.models.t2s import T2SConfig, Text2SemanticModel
 from agent_tts.models.weight_norm import fold_weight_norms
@@ -59,16 +58,48 @@ def read_header_version(path: Path) -> str | None:
     return HEADER_VERSIONS.get(head, "unknown")
 
 
+class StandIn:
+    """Takes the place of a training-code class pickled into a file (upstream's ``utils.HParams``).
+
+    Only the pickled attributes are kept; nothing named in the file is imported or called.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+
+
+def _stand_ins(source: Any) -> list[type]:
+    """One :class:`StandIn` subclass per global the file names outside torch's weights-only allow-list."""
+    classes = []
+    for full_name in torch.serialization.get_unsafe_globals_in_checkpoint(source):
+        module, _, name = full_name.rpartition(".")
+        classes.append(type(name, (StandIn,), {"__module__": module, "__qualname__": name}))
+    return classes
+
+
 def _torch_load(path: Path, data: bytes | None) -> Any:
+    """``torch.load`` in weights-only mode; foreign config classes are read as :class:`StandIn`."""
     source: Any = io.BytesIO(data) if data is not None else str(path)
+    is_zip = zipfile.is_zipfile(source)
+    mmap = data is None and is_zip
     try:
-        return torch.load(source, map_location="cpu", weights_only=True,
-                          mmap=data is None and zipfile.is_zipfile(path))
+        return torch.load(_rewound(source), map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError:
-        # Official SoVITS files may pickle the training code's HParams as their config.
-        if data is not None:
-            source.seek(0)
-        return torch.load(source, map_location="cpu", weights_only=False, pickle_module=lenient_pickle)
+        if not is_zip:
+            raise
+        stand_ins = _stand_ins(_rewound(source))
+        with torch.serialization.safe_globals(stand_ins):
+            return torch.load(_rewound(source), map_location="cpu", weights_only=True, mmap=mmap)
+
+
+def _rewound(source: Any) -> Any:
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    return source
 
 
 FILE_KINDS = {"GPT": "GPT (.ckpt)", "SoVITS": "SoVITS (.pth)"}
@@ -108,8 +139,8 @@ def _read(path: str | Path, kind: str) -> tuple[Path, dict[str, Any], str | None
 def _as_dict(config: Any) -> dict[str, Any]:
     """A config as nested dicts, whether stored as a dict or as a pickled HParams-like object."""
     if isinstance(config, dict):
-        return {k: _as_dict(v) if isinstance(v, (dict, PickledObject)) else v for k, v in config.items()}
-    if isinstance(config, PickledObject):
+        return {k: _as_dict(v) if isinstance(v, (dict, StandIn)) else v for k, v in config.items()}
+    if isinstance(config, StandIn):
         return _as_dict(vars(config))
     return {}
 
