@@ -63,7 +63,7 @@ def test_non_checkpoint_file(tmp_path: Path, content: bytes) -> None:
     with pytest.raises(CheckpointError) as exc:
         load_sovits(path)
     message = _one_line(exc, path)
-    assert "SoVITS (.pth)" in message
+    assert "not a torch checkpoint (expected a GPT-SoVITS SoVITS (.pth) file)" in message
 
 
 def test_foreign_torch_file(tmp_path: Path) -> None:

@@ -6,18 +6,19 @@ import torch
 
 from agent_tts.engine.sampling import SamplingOptions, apply_repetition_penalty, sample_token
 from agent_tts.engine.t2s_decoding import DecodeOptions, generate_semantic_tokens
-from agent_tts.models.synthetic import TINY_GPT_MODEL, write_gpt_checkpoint
 from agent_tts.models.checkpoints import load_gpt
+from agent_tts.models.synthetic import TINY_GPT_MODEL, write_gpt_checkpoint
 from agent_tts.models.t2s import Text2SemanticModel
 
 
 def _tiny_gpt(tmp_path) -> Text2SemanticModel:
     model = load_gpt(write_gpt_checkpoint(tmp_path / "tiny.ckpt", TINY_GPT_MODEL, seed=1))
     # Larger weights than the writer's so logits vary enough to make decoding non-trivial.
+    generator = torch.Generator().manual_seed(11)
     with torch.no_grad():
-        for name, param in model.named_parameters():
+        for param in model.parameters():
             if param.dim() > 1:
-                param.normal_(0, 0.3, generator=torch.Generator().manual_seed(hash(name) % 2**31))
+                param.normal_(0, 0.3, generator=generator)
     return model
 
 
