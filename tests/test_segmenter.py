@@ -82,6 +82,14 @@ def test_hard_split_of_run_on_text() -> None:
     assert mixed == ["我们" * 9 + "很", "GPTSoVITS好好"]  # the word that overflows starts the next unit
 
 
+def test_text_without_spaces_or_marks_is_bounded() -> None:
+    options = SegmenterOptions(max_cjk_chars=20, max_words=10, max_chars=50)
+    segmenter = Segmenter(options)
+    units = [unit for _ in range(100) for unit in segmenter.feed("x" * 100)] + segmenter.flush()
+    assert "".join(units) == "x" * 10_000
+    assert max(len(unit) for unit in units) == 50
+
+
 def test_hard_split_prefers_the_last_clause_boundary() -> None:
     options = SegmenterOptions(max_cjk_chars=20, max_words=10)
     units = segment_text("第一句话说完了，" + "很" * 3 + "，" + "长" * 30 + "。", options)
@@ -128,10 +136,13 @@ async def test_async_wrapper_yields_units_as_deltas_arrive() -> None:
 ALPHABET = st.sampled_from(list("abc xyz 123 .,;:!?。，、！？…\"”」\n") + ["很", "好", "の", "Dr.", "3.5", "e.g.", "http://a.b/c"])
 
 
+PROPERTY_OPTIONS = SegmenterOptions(max_cjk_chars=15, max_words=8, max_chars=40)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ALPHABET, max_size=80).map("".join), st.lists(st.integers(0, 400), max_size=12))
 def test_units_do_not_depend_on_how_the_stream_is_cut(text: str, cuts: list[int]) -> None:
-    options = SegmenterOptions(max_cjk_chars=15, max_words=8)
+    options = PROPERTY_OPTIONS
     whole = segment_text(text, options)
     assert fed_in_pieces(text, [c for c in cuts if c <= len(text)], options) == whole
 
@@ -139,6 +150,6 @@ def test_units_do_not_depend_on_how_the_stream_is_cut(text: str, cuts: list[int]
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ALPHABET, max_size=80).map("".join))
 def test_no_speakable_character_is_lost_or_duplicated(text: str) -> None:
-    units = segment_text(text, SegmenterOptions(max_cjk_chars=15, max_words=8))
+    units = segment_text(text, PROPERTY_OPTIONS)
     speakable = [c for c in text if c.isalnum()]
     assert [c for unit in units for c in unit if c.isalnum()] == speakable

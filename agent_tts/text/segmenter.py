@@ -7,7 +7,8 @@ Fed text deltas, :class:`Segmenter` emits units as early as it safely can:
   first audio depends on the first clause only;
 * later units at sentence ends (``。！？.!?`` and line breaks);
 * a hard split when a unit grows past the maximum without a boundary, at the
-  last clause boundary, else the last space, else between CJK characters;
+  last clause boundary, else the last space, else between CJK characters
+  (``max_chars`` bounds even a run with no spaces or marks);
 * never inside a number (``3.5``, ``1,000``, ``7:30``), an abbreviation
   (``Dr.``, ``e.g.``), a URL or an e-mail address: ASCII punctuation only ends
   a unit when followed by white space, a CJK character or the end of the stream.
@@ -27,6 +28,7 @@ SENTENCE_END_FULLWIDTH = set("。！？")
 CLAUSE_FULLWIDTH = set("，、；：…")
 SENTENCE_END_ASCII = set(".!?")
 CLAUSE_ASCII = set(",;:")
+SENTENCE_END = SENTENCE_END_ASCII | SENTENCE_END_FULLWIDTH
 LEADING_PUNCTUATION = " .,;:!?…，、；：。！？"
 CLOSERS = set("\"')]}”’）」』】》〉")
 ABBREVIATIONS = {
@@ -56,12 +58,16 @@ class SegmenterOptions:
     first_min_words: int = 4
     max_cjk_chars: int = 60
     max_words: int = 40
+    # Bounds a unit (and the work per delta) even for text with no spaces or marks.
+    max_chars: int = 300
 
     def __post_init__(self) -> None:
         if min(self.first_min_cjk_chars, self.first_min_words) < 1:
             raise ValueError("first-unit minimums must be >= 1")
         if self.max_cjk_chars < self.first_min_cjk_chars or self.max_words < self.first_min_words:
             raise ValueError("maximum unit size must be at least the first-unit minimum")
+        if self.max_chars < max(self.max_cjk_chars, 2 * self.max_words):
+            raise ValueError("max_chars must allow a unit of max_cjk_chars or max_words")
 
 
 class _Boundary(Enum):
@@ -136,7 +142,7 @@ class Segmenter:
         last_clause_end: int | None = None
         for index in range(len(text)):
             size.add(text, index)
-            if size.fraction(options.max_cjk_chars, options.max_words) > 1:
+            if size.fraction(options.max_cjk_chars, options.max_words) > 1 or index >= options.max_chars:
                 return _hard_cut(text, index, last_clause_end)
             kind = _boundary_at(text, index, final)
             if kind is _Boundary.UNDECIDED:
@@ -182,12 +188,10 @@ def _boundary_at(text: str, index: int, final: bool) -> _Boundary:
     if after >= len(text):
         if not final:
             return _Boundary.UNDECIDED
-        return _Boundary.SENTENCE if char in SENTENCE_END_ASCII or char in SENTENCE_END_FULLWIDTH else _Boundary.CLAUSE
+        return _mark_kind(char)
     following = text[after]
     if fullwidth:
-        if char == "…" and following == "…":
-            return _Boundary.NONE
-        return _Boundary.SENTENCE if char in SENTENCE_END_FULLWIDTH else _Boundary.CLAUSE
+        return _Boundary.NONE if char == following == "…" else _mark_kind(char)
     if following in SENTENCE_END_ASCII or following in CLAUSE_ASCII:
         return _Boundary.NONE  # "?!", "...": the run ends at its last mark
     if not (following.isspace() or is_cjk(following) or following in SENTENCE_END_FULLWIDTH
@@ -199,7 +203,11 @@ def _boundary_at(text: str, index: int, final: bool) -> _Boundary:
         word = _word_before(text, index)
         if word in ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
             return _Boundary.NONE  # Dr. Smith, e.g. this, J. R. R. Tolkien
-    return _Boundary.SENTENCE if char in SENTENCE_END_ASCII else _Boundary.CLAUSE
+    return _mark_kind(char)
+
+
+def _mark_kind(char: str) -> _Boundary:
+    return _Boundary.SENTENCE if char in SENTENCE_END else _Boundary.CLAUSE
 
 
 def _hard_cut(text: str, index: int, last_clause_end: int | None) -> int:
@@ -209,8 +217,8 @@ def _hard_cut(text: str, index: int, last_clause_end: int | None) -> int:
     space = text.rfind(" ", 0, index + 1)
     if space > 0 and text[:space].strip():
         return space + 1
-    # Size grows only at a CJK character or the first character of a word,
-    # so cutting before ``index`` never splits a word or a number.
+    # Size grows only at a CJK character or the first character of a word, so
+    # cutting before ``index`` splits a word only when max_chars is what overflowed.
     return max(index, 1)
 
 
