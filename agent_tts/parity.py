@@ -25,6 +25,9 @@ from agent_tts.errors import AgentTTSError
 from agent_tts.models.checkpoints import load_gpt, load_sovits
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.spectrogram import linear_spectrogram
+from agent_tts.text.frontend import TextFrontend
+from agent_tts.text.known_deviations import KNOWN_DEVIATIONS
+from agent_tts.text.phonemes import Phonemes
 
 RELATIVE_TOLERANCE = 1e-4
 WAVEFORM_SNR_DB = 60.0
@@ -112,6 +115,24 @@ class Fixture:
     def entry(self, name: str) -> dict:
         return self.files.get(f"golden/{name}", {})
 
+    def frontend_rows(self) -> list[dict]:
+        lines = (self.golden_dir / "frontend.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def reference_text(self) -> dict:
+        """The reference clip's text and language (``ref/ref.txt``: JSON, or plain text taken as auto)."""
+        path = self.root / "ref" / "ref.txt"
+        if not path.is_file():
+            raise AgentTTSError(f"{self.root}: missing ref/ref.txt (the reference clip's text)")
+        raw = path.read_text(encoding="utf-8").strip()
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError:
+            return {"text": raw, "language": "auto"}
+        if not isinstance(record, dict) or "text" not in record:
+            raise AgentTTSError(f"{path}: expected a JSON object with 'text' and 'language'")
+        return record
+
     def matching(self, pattern: str) -> list[re.Match]:
         regex = re.compile(pattern)
         found = (regex.fullmatch(p.name) for p in sorted(self.golden_dir.iterdir()))
@@ -122,10 +143,14 @@ def run_parity(root: str | Path, progress: Callable[[str], None] | None = None) 
     """Yield one :class:`ParityResult` per golden item of the fixture at ``root``."""
     fixture = Fixture(root)
     say = progress or (lambda message: None)
-    unchecked = [name for name in ("ref_phone_ids.npy", "frontend.jsonl") if fixture.has(name)]
-    if unchecked:
-        say(f"not checked until the text frontend lands: {', '.join(unchecked)}; "
-            "the AR inputs use the fixture's phone ids")
+    frontend = TextFrontend(version="v2")
+    if fixture.has("frontend.jsonl"):
+        say("text frontend rows")
+        yield from check_frontend_rows(fixture, frontend)
+    reference = fixture.reference_text()
+    ref_phonemes = frontend(reference["text"], reference.get("language", "auto"))
+    if fixture.has("ref_phone_ids.npy"):
+        yield compare_exact("ref_phone_ids", np.asarray(ref_phonemes.phone_ids), fixture.golden("ref_phone_ids.npy"))
 
     say("loading models")
     gpt = load_gpt(fixture.root / "models" / "s1.ckpt")
@@ -162,28 +187,60 @@ def run_parity(root: str | Path, progress: Callable[[str], None] | None = None) 
         if fixture.has("ge.npy"):
             yield compare_close("ge", ge[0].numpy(), fixture.golden("ge.npy"))
 
-        say("BERT features")
-        bert_by_text: dict[str, torch.Tensor] = {}
+        say("BERT features (from the frontend's normalised text and word2ph)")
         for match in fixture.matching(r"bert_(\d+)\.npy"):
-            entry = fixture.entry(match.string)
-            features = bert(entry["norm_text"], entry["word2ph"])
-            bert_by_text[entry["text"]] = features
+            phonemes = frontend(fixture.entry(match.string)["text"], "zh")
+            features = phone_level_bert(bert, phonemes)
             yield compare_close(match.string.removesuffix(".npy"), features.numpy(), fixture.golden(match.string))
 
         for match in fixture.matching(r"ar(\d+)_all_phone_ids\.npy"):
             case = match.group(1)
-            yield from _check_ar_case(fixture, case, gpt, sovits, prompt, ge, bert_by_text, say)
+            yield from _check_ar_case(fixture, case, frontend, ref_phonemes, bert, gpt, sovits, prompt, ge, say)
 
 
-def _check_ar_case(fixture: Fixture, case: str, gpt, sovits, prompt: torch.Tensor, ge: torch.Tensor,
-                   bert_by_text: dict[str, torch.Tensor], say: Callable[[str], None]) -> Iterator[ParityResult]:
-    phone_ids = torch.from_numpy(fixture.golden(f"ar{case}_all_phone_ids.npy"))[None]
+def check_frontend_rows(fixture: Fixture, frontend: TextFrontend) -> Iterator[ParityResult]:
+    """One result per differing row (documented ones pass, marked), then the row tally."""
+    identical = 0
+    undocumented = 0
+    rows = fixture.frontend_rows()
+    for number, row in enumerate(rows):
+        ours = frontend(row["text"], row["language"]).phone_ids
+        if ours == row["phone_ids"]:
+            identical += 1
+            continue
+        reason = KNOWN_DEVIATIONS.get(row["text"])
+        undocumented += reason is None
+        error = f"{row['language']} {row['text']!r}: " + (f"documented: {reason}" if reason else
+                                                          f"ours {len(ours)} ids, reference {len(row['phone_ids'])}")
+        yield ParityResult(f"frontend row {number}", reason is not None, error, "exact ids or documented")
+    share = identical / len(rows) if rows else 0.0
+    yield ParityResult("frontend rows", undocumented == 0,
+                       f"{identical}/{len(rows)} identical ({share:.1%}), {len(rows) - identical - undocumented} documented",
+                       "every other row exact")
+
+
+def phone_level_bert(bert: BertFeatureExtractor, phonemes: Phonemes) -> torch.Tensor:
+    """BERT features [hidden, n_phones]: Chinese parts from the model, zeros elsewhere."""
+    pieces = []
+    for part in phonemes.parts or [phonemes]:
+        if part.language == "zh" and part.word2ph is not None:
+            pieces.append(bert(part.norm_text, part.word2ph))
+        else:
+            pieces.append(torch.zeros(bert.hidden_size, len(part.phones)))
+    return torch.cat(pieces, dim=1) if pieces else torch.zeros(bert.hidden_size, 0)
+
+
+def _check_ar_case(fixture: Fixture, case: str, frontend: TextFrontend, ref_phonemes: Phonemes,
+                   bert: BertFeatureExtractor, gpt, sovits, prompt: torch.Tensor, ge: torch.Tensor,
+                   say: Callable[[str], None]) -> Iterator[ParityResult]:
     text = fixture.entry(f"ar{case}_all_phone_ids.npy").get("text")
-    target_bert = bert_by_text.get(text)
-    if target_bert is None:
-        raise AgentTTSError(f"{fixture.root}: no bert_*.npy entry for AR case {case} text {text!r}")
-    n_ref = phone_ids.shape[1] - target_bert.shape[1]
-    all_bert = torch.cat([torch.zeros(target_bert.shape[0], n_ref), target_bert], dim=1)
+    if text is None:
+        raise AgentTTSError(f"{fixture.root}: manifest has no text for AR case {case}")
+    target = frontend(text, "zh")
+    ours_ids = np.asarray(ref_phonemes.phone_ids + target.phone_ids, dtype=np.int64)
+    yield compare_exact(f"ar{case}_all_phone_ids", ours_ids, fixture.golden(f"ar{case}_all_phone_ids.npy"))
+    phone_ids = torch.from_numpy(ours_ids)[None]
+    all_bert = torch.cat([phone_level_bert(bert, ref_phonemes), phone_level_bert(bert, target)], dim=1)
     bert_name = f"ar{case}_all_bert.npy"
     if fixture.has(bert_name):
         yield compare_close(bert_name.removesuffix(".npy"), all_bert.numpy(), fixture.golden(bert_name))
@@ -217,11 +274,10 @@ def _check_ar_case(fixture: Fixture, case: str, gpt, sovits, prompt: torch.Tenso
 
     for match in fixture.matching(rf"decode{case}_speed(\d+)p(\d+)\.npy"):
         speed = float(f"{match.group(1)}.{match.group(2)}")
-        entry = fixture.entry(match.string)
-        if noeos_tokens is None or "target_phone_ids" not in entry:
-            raise AgentTTSError(f"{fixture.root}: {match.string} needs greedy_noeos tokens and target_phone_ids")
+        if noeos_tokens is None:
+            raise AgentTTSError(f"{fixture.root}: {match.string} needs the greedy_noeos tokens of case {case}")
         say(f"SoVITS decode case {case} speed {speed:g}")
         codes = torch.tensor(noeos_tokens)[None, None]
-        text_ids = torch.tensor(entry["target_phone_ids"])[None]
+        text_ids = torch.tensor(target.phone_ids)[None]
         wav = sovits.decode(codes, text_ids, ge, noise_scale=0.0, speed=speed)[0, 0].numpy()
         yield compare_waveform(match.string.removesuffix(".npy"), wav, fixture.golden(match.string))

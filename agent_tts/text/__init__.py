@@ -1,1 +1,1 @@
-"""Text handling: incremental segmentation now; normalisation and G2P with the frontend issue."""
+"""Text handling: incremental segmentation, normalisation, language splitting and G2P."""

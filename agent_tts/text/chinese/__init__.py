@@ -1,0 +1,1 @@
+"""Chinese: normalisation, G2P and tone sandhi."""

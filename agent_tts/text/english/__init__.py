@@ -1,0 +1,1 @@
+"""English: normalisation, dictionary and out-of-vocabulary G2P."""
