@@ -11,6 +11,7 @@ from agent_tts.text.english.g2p import english_g2p, lexicon
 from agent_tts.text.english.normalize import normalize_english
 from agent_tts.text.japanese import japanese_g2p
 from agent_tts.text.language_split import LANGUAGES, split_by_language
+from agent_tts.text.markdown import strip_markdown
 from agent_tts.text.phonemes import Phonemes
 from agent_tts.text.symbols import phones_to_ids, symbol_table
 
@@ -43,12 +44,13 @@ class TextFrontend:
     def __call__(self, text: str, language: str = "auto") -> Phonemes:
         if language not in LANGUAGES:
             split_by_language(text, language)  # raises the one-line error
-        text = _SPACE_RUN.sub(" ", text)
+        text = _SPACE_RUN.sub(" ", strip_markdown(text))
         if not text.strip():
             return Phonemes([], "", language)
         result = self._phonemize(text, language)
         if len(result.phones) < MIN_PHONES:
-            result = self._phonemize("." + text, language)
+            # A full stop that cannot be read as a decimal point ("." + "00" would be ".00").
+            result = self._phonemize((". " if language == "en" else "。") + text, language)
         return result
 
     def _phonemize(self, text: str, language: str) -> Phonemes:

@@ -17,7 +17,7 @@ import jieba
 import jieba.posseg
 from pypinyin import Style, lazy_pinyin
 
-from agent_tts.text.chinese.tone_sandhi import merge_for_sandhi, modify_tones
+from agent_tts.text.chinese.tone_sandhi import finals_of, merge_for_sandhi, modify_tones
 from agent_tts.text.symbols import PUNCTUATION
 
 jieba.setLogLevel(logging.CRITICAL)
@@ -53,9 +53,7 @@ def pinyin_to_phones() -> dict[str, tuple[str, str]]:
 
 
 def _initials_and_finals(word: str) -> tuple[list[str], list[str]]:
-    initials = lazy_pinyin(word, neutral_tone_with_five=True, style=Style.INITIALS)
-    finals = lazy_pinyin(word, neutral_tone_with_five=True, style=Style.FINALS_TONE3)
-    return initials, finals
+    return lazy_pinyin(word, neutral_tone_with_five=True, style=Style.INITIALS), finals_of(word)
 
 
 def _merge_erhua(initials: list[str], finals: list[str], word: str, pos: str) -> tuple[list[str], list[str]]:
@@ -67,15 +65,15 @@ def _merge_erhua(initials: list[str], finals: list[str], word: str, pos: str) ->
     if len(finals) != len(word):
         return initials, finals
     if len(word) >= 2 and word[-1] == "儿" and finals[-1] in {"er2", "er5"} and word[-2:] not in _NEVER_ERHUA:
-        finals = finals[:-1] + ["er" + finals[-2][-1]]
+        finals = finals[:-1] + ["er" + finals[-2][-1:]]
     return initials, finals
 
 
 def _syllable_phones(initial: str, final: str) -> list[str]:
     """pypinyin's initial + toned final -> the phone pair of the symbol table."""
-    tone = final[-1]
+    tone = final[-1:]
     bare_final = final[:-1]
-    if tone not in "12345":
+    if not tone or tone not in "12345":
         return []
     pinyin = initial + bare_final
     if initial:

@@ -87,7 +87,7 @@ def _read_time(match: re.Match) -> str:
     if int(minute) == 30 and not second:
         spoken += "半"
     elif int(minute):
-        spoken += read_cardinal(minute) + "分"
+        spoken += ("零" if int(minute) < 10 else "") + read_cardinal(minute) + "分"
     elif second:
         spoken += "零分"
     if second and int(second):
@@ -117,6 +117,8 @@ def _read_range(match: re.Match) -> str:
 
 def _read_quantity(match: re.Match) -> str:
     number, approx = match.groups()
+    if len(number) > 1 and number.startswith("0"):
+        return read_digits(number)
     return read_cardinal(number) + ("多" if approx else "")
 
 

@@ -36,7 +36,11 @@ def _keep_tone_words() -> frozenset[str]:
 
 
 def finals_of(word: str) -> list[str]:
-    return lazy_pinyin(word, neutral_tone_with_five=True, style=Style.FINALS_TONE3)
+    """Toned finals per character; a character pypinyin cannot read keeps itself (it has no tone)."""
+    finals = lazy_pinyin(word, neutral_tone_with_five=True, style=Style.FINALS_TONE3)
+    if len(finals) == len(word):
+        finals = [final or char for final, char in zip(finals, word)]
+    return finals
 
 
 def _with_tone(final: str, tone: str) -> str:
@@ -44,7 +48,7 @@ def _with_tone(final: str, tone: str) -> str:
 
 
 def _all_third_tone(finals: list[str]) -> bool:
-    return all(final[-1] == "3" for final in finals)
+    return all(final[-1:] == "3" for final in finals)
 
 
 def _split_in_two(word: str) -> list[str]:
@@ -93,7 +97,7 @@ def _bu_sandhi(word: str, finals: list[str]) -> list[str]:
         finals[1] = _with_tone(finals[1], "5")
         return finals
     for index, char in enumerate(word):
-        if char == "不" and index + 1 < len(word) and finals[index + 1][-1] == "4":
+        if char == "不" and index + 1 < len(word) and finals[index + 1][-1:] == "4":
             finals[index] = _with_tone(finals[index], "2")
     return finals
 
@@ -108,7 +112,7 @@ def _yi_sandhi(word: str, finals: list[str]) -> list[str]:
     else:
         for index, char in enumerate(word):
             if char == "一" and index + 1 < len(word):
-                if finals[index + 1][-1] == "4":
+                if finals[index + 1][-1:] == "4":
                     finals[index] = _with_tone(finals[index], "2")
                 elif word[index + 1] not in _PUNCTUATION:
                     finals[index] = _with_tone(finals[index], "4")
@@ -131,7 +135,7 @@ def _third_tone_sandhi(word: str, finals: list[str]) -> list[str]:
             for index, part in enumerate(parts):
                 if _all_third_tone(part) and len(part) == 2:
                     part[0] = _with_tone(part[0], "2")
-                elif index == 1 and part and not _all_third_tone(part) and part[0][-1] == "3" and parts[0] and parts[0][-1][-1] == "3":
+                elif index == 1 and part and not _all_third_tone(part) and part[0][-1:] == "3" and parts[0] and parts[0][-1][-1:] == "3":
                     parts[0][-1] = _with_tone(parts[0][-1], "2")
             finals = parts[0] + parts[1]
     elif len(word) == 4:
@@ -209,7 +213,7 @@ def _merge_third_tones(segments: list[Segment], whole_words: bool) -> list[Segme
             meets = previous is not None and _all_third_tone(previous) and _all_third_tone(finals[index])
         else:
             meets = previous is not None and bool(previous) and bool(finals[index]) \
-                and previous[-1][-1] == "3" and finals[index][0][-1] == "3"
+                and previous[-1][-1:] == "3" and finals[index][0][-1:] == "3"
         prev_word = segments[index - 1][0] if index else ""
         if meets and not joined_previous and not (len(prev_word) == 2 and prev_word[0] == prev_word[1]) \
                 and len(prev_word) + len(word) <= 3:

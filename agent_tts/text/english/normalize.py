@@ -12,7 +12,8 @@ import unicodedata
 from agent_tts.text.english.numbers import cardinal, digits, ordinal, year
 
 _PUNCTUATION_MAP = {"，": ",", "；": ",", "：": ",", "、": ",", "。": ".", "！": "!", "？": "?",
-                    "—": "-", "–": "-", "’": "'", "‘": "'", "～": "…", "~": "…"}
+                    "—": "-", "–": "-", "’": "'", "‘": "'", "～": "…", "~": "…", "_": " "}
+_LINE_BREAK = re.compile(r"\s*\n\s*")
 # ASCII ":" and ";" mean something inside times and URLs, so they become commas only after those are read.
 _LATE_PUNCTUATION = {";": ",", ":": ","}
 _QUOTES = re.compile(r"[\"“”«»「」『』]|(?<![A-Za-z])'|'(?![A-Za-z])")
@@ -44,7 +45,7 @@ _UNITS = {
 _UNIT_PATTERN = "|".join(re.escape(unit) for unit in sorted(_UNITS, key=len, reverse=True))
 _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
                "€": ("euro", "euros", "cent", "cents"), "¥": ("yen", "yen", "sen", "sen")}
-_SYMBOL_WORDS = {"%": " percent", "&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
+_SYMBOL_WORDS = {"%": " percent", "&": " and ", "+": " plus ", "=": " equals ", "@": " at ",
                  "×": " times ", "÷": " divided by "}
 
 _URL = re.compile(r"\b(?:https?://)?(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:com|org|net|edu|gov|io|ai|co|uk|cn|jp|de|dev|app)\b(?:/[^\s]*)?", re.I)
@@ -166,6 +167,8 @@ def verbalize(text: str) -> str:
     text = _AM_PM.sub(lambda m: f"{m.group(1).upper()} M", text)
     text = _TIME.sub(lambda m: _read_time(m.group(1), m.group(2)), text)
     text = _PHONE.sub(lambda m: ", ".join(digits(group) for group in m.groups() if group), text)
+    text = _NEGATIVE.sub("negative ", text)
+    text = re.sub(r"#(?=\d)", "number ", text)
     text = _MONEY.sub(_read_money, text)
     text = _PERCENT.sub(lambda m: ("negative " if m.group(1).startswith("-") else "")
                         + (_read_decimal_text(m.group(1).lstrip("-")) if "." in m.group(1) else _number_words(m.group(1).lstrip("-")))
@@ -173,7 +176,6 @@ def verbalize(text: str) -> str:
     text = _MEASURE.sub(_read_measure, text)
     text = _ORDINAL.sub(lambda m: ordinal(int(m.group(1))), text)
     text = _FRACTION.sub(_read_fraction, text)
-    text = _NEGATIVE.sub("negative ", text)
     text = _DECIMAL.sub(lambda m: _read_decimal_text((m.group(1) or "") + "." + m.group(2)), text)
     text = _GROUPED.sub(lambda m: _number_words(m.group(0)), text)
     text = _NUMBER.sub(_read_plain_number, text)
@@ -197,7 +199,9 @@ def _read_fraction(match: re.Match) -> str:
 
 def normalize_english(text: str) -> str:
     """Plain speakable English: "Dr. Smith paid $1,250." -> "Doctor Smith paid one thousand two hundred fifty dollars."."""
+    text = _LINE_BREAK.sub(". ", text.strip())
     text = verbalize(text)
+    text = _SPACES.sub(" ", text)
     text = "".join(char for char in unicodedata.normalize("NFD", text) if unicodedata.category(char) != "Mn")
     text = _QUOTES.sub(" ", text)
     text = _NOT_SPEAKABLE.sub("", text)
