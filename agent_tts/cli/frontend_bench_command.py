@@ -10,9 +10,9 @@ import time
 
 # Twenty Chinese characters each (punctuation included) and fifteen English words each.
 CHINESE_SENTENCES = (
-    "今天天气很好，我们一起去公园散步吧，好吗？",
+    "今天天气很好，我们一起去公园散步，好吗？",
     "您的订单已经发货，预计明天下午送到您家。",
-    "请问您需要帮忙吗？我可以为您查询一下账户。",
+    "请问需要帮忙吗？我可以为您查询一下账户。",
     "这个周末我打算和朋友们一起去爬山看日出。",
 )
 ENGLISH_SENTENCES = (
