@@ -18,23 +18,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agent_tts.audio.clip import load_clip
 from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.engine.t2s_decoding import DecodeOptions, generate_semantic_tokens
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.checkpoints import load_gpt, load_sovits
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
-from agent_tts.models.spectrogram import linear_spectrogram
+from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.text.frontend import TextFrontend
 from agent_tts.text.known_deviations import KNOWN_DEVIATIONS
 from agent_tts.text.phonemes import Phonemes
+from agent_tts.voice import prompt_waveform_16k, reference_spectrogram
 
 RELATIVE_TOLERANCE = 1e-4
 WAVEFORM_SNR_DB = 60.0
 GREEDY_EXACT_PREFIX = 300
 LOGIT_STEPS = 20
-# The reference pads the 16 kHz prompt with 0.3 s of zeros counted at the model's rate.
-PROMPT_PAD_SECONDS = 0.3
 REFERENCE_SAMPLING = SamplingOptions(top_k=1, top_p=1.0, temperature=1.0, repetition_penalty=1.35)
 
 
@@ -147,23 +145,22 @@ def run_parity(root: str | Path, progress: Callable[[str], None] | None = None) 
     if fixture.has("frontend.jsonl"):
         say("text frontend rows")
         yield from check_frontend_rows(fixture, frontend)
-    reference = fixture.reference_text()
-    ref_phonemes = frontend(reference["text"], reference.get("language", "auto"))
-    if fixture.has("ref_phone_ids.npy"):
-        yield compare_exact("ref_phone_ids", np.asarray(ref_phonemes.phone_ids), fixture.golden("ref_phone_ids.npy"))
-
     say("loading models")
     gpt = load_gpt(fixture.root / "models" / "s1.ckpt")
     sovits = load_sovits(fixture.root / "models" / "s2.pth")
     hubert = HubertFeatureExtractor.from_folder(fixture.root / "pretrained" / "chinese-hubert-base")
     bert = BertFeatureExtractor.from_folder(fixture.root / "pretrained" / "chinese-roberta-wwm-ext-large")
+
+    reference = fixture.reference_text()
+    ref_phonemes = frontend(reference["text"], reference.get("language", "auto"))
+    if fixture.has("ref_phone_ids.npy"):
+        yield compare_exact("ref_phone_ids", np.asarray(ref_phonemes.phone_ids), fixture.golden("ref_phone_ids.npy"))
     config = sovits.config
     ref_wav = fixture.root / "ref" / "ref.wav"
 
     with torch.inference_mode():
         say("reference clip")
-        wav16k = load_clip(ref_wav, 16000)
-        wav16k = np.concatenate([wav16k, np.zeros(int(config.sampling_rate * PROMPT_PAD_SECONDS), np.float32)])
+        wav16k = prompt_waveform_16k(ref_wav, config.sampling_rate)
         if fixture.has("ref_wav16k_padded.npy"):
             yield compare_close("ref_wav16k_padded", wav16k, fixture.golden("ref_wav16k_padded.npy"))
 
@@ -175,11 +172,7 @@ def run_parity(root: str | Path, progress: Callable[[str], None] | None = None) 
         if fixture.has("prompt_semantic.npy"):
             yield compare_exact("prompt_semantic", prompt[0].numpy(), fixture.golden("prompt_semantic.npy"))
 
-        wav32k = torch.from_numpy(load_clip(ref_wav, config.sampling_rate))
-        peak = float(wav32k.abs().max())
-        if peak > 1:
-            wav32k = wav32k / min(2.0, peak)
-        spec = linear_spectrogram(wav32k[None], config.filter_length, config.hop_length, config.win_length)
+        spec = reference_spectrogram(ref_wav, config)
         if fixture.has("refer_spec.npy"):
             yield compare_close("refer_spec", spec[0].numpy(), fixture.golden("refer_spec.npy"))
 
@@ -212,22 +205,11 @@ def check_frontend_rows(fixture: Fixture, frontend: TextFrontend) -> Iterator[Pa
         undocumented += reason is None
         error = f"{row['language']} {row['text']!r}: " + (f"documented: {reason}" if reason else
                                                           f"ours {len(ours)} ids, reference {len(row['phone_ids'])}")
-        yield ParityResult(f"frontend row {number}", reason is not None, error, "exact ids or documented")
+        yield ParityResult(f"frontend_row_{number}", reason is not None, error, "exact ids or documented")
     share = identical / len(rows) if rows else 0.0
-    yield ParityResult("frontend rows", undocumented == 0,
+    yield ParityResult("frontend_rows", undocumented == 0,
                        f"{identical}/{len(rows)} identical ({share:.1%}), {len(rows) - identical - undocumented} documented",
                        "every other row exact")
-
-
-def phone_level_bert(bert: BertFeatureExtractor, phonemes: Phonemes) -> torch.Tensor:
-    """BERT features [hidden, n_phones]: Chinese parts from the model, zeros elsewhere."""
-    pieces = []
-    for part in phonemes.parts or [phonemes]:
-        if part.language == "zh" and part.word2ph is not None:
-            pieces.append(bert(part.norm_text, part.word2ph))
-        else:
-            pieces.append(torch.zeros(bert.hidden_size, len(part.phones)))
-    return torch.cat(pieces, dim=1) if pieces else torch.zeros(bert.hidden_size, 0)
 
 
 def _check_ar_case(fixture: Fixture, case: str, frontend: TextFrontend, ref_phonemes: Phonemes,

@@ -170,14 +170,19 @@ class SoVITSModel(nn.Module):
 
     def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
                noise_scale: float = 0.5, speed: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """codes [B, n_q, T], phones [B, N], style ``ge`` -> waveform [B, 1, samples]."""
+               generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """codes [B, n_q, T], phones [B, N], style ``ge`` -> waveform [B, 1, samples].
+
+        ``noise`` [B, inter_channels, >= frames] replaces the random draw, so that
+        overlapping windows of one utterance can share the same noise.
+        """
         latents = self.quantizer.decode(codes)
         latents = F.interpolate(latents, size=int(latents.shape[-1] * 2), mode="nearest")
         mean, logs, mask = self.enc_p(latents, text, ge, speed)
         z_p = mean
         if noise_scale:
-            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-            z_p = mean + noise * torch.exp(logs) * noise_scale
+            if noise is None:
+                noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+            z_p = mean + noise[..., : mean.shape[-1]].to(mean) * torch.exp(logs) * noise_scale
         z = self.flow.reverse(z_p, mask, ge)
         return self.dec(z * mask, ge)

@@ -1,0 +1,128 @@
+"""Chunk-wise SoVITS decoding of a growing token sequence, with joins that do not click.
+
+Each chunk is decoded over a window that starts `left_context` tokens before
+the new audio and ends at the newest token. The last `holdback` tokens of a
+window are not emitted yet, because their audio still changes once tokens to
+their right exist; the next window re-decodes them. Where two windows meet,
+`crossfade` samples of the old tail and the new head are blended with
+equal-power curves. Noise (noise_scale > 0) is drawn once per latent frame of
+the utterance, so overlapping windows add the same noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from agent_tts.models.sovits import SoVITSModel
+
+FRAMES_PER_TOKEN = 2
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Chunk sizes in semantic tokens (25 per second of audio)."""
+
+    first_tokens: int = 10        # the first chunk: 0.4 s of audio, so first sound comes early
+    tokens: int = 25              # later chunks: 1 s each
+    left_context: int = 25        # tokens re-decoded before each chunk for continuity
+    holdback: int = 3             # newest tokens held until right context exists
+    crossfade_samples: int = 640  # 20 ms at 32 kHz
+
+    def __post_init__(self) -> None:
+        if self.first_tokens < 1 or self.tokens < 1:
+            raise ValueError("chunk sizes must be at least one token")
+        if self.left_context < 0 or self.holdback < 0 or self.crossfade_samples < 0:
+            raise ValueError("left_context, holdback and crossfade_samples cannot be negative")
+
+
+class ChunkedDecoder:
+    """Turns semantic tokens, pushed as the GPT makes them, into waveform chunks (float32 numpy)."""
+
+    def __init__(self, sovits: SoVITSModel, phone_ids: torch.Tensor, ge: torch.Tensor, *,
+                 plan: ChunkPlan = ChunkPlan(), speed: float = 1.0, noise_scale: float = 0.0,
+                 generator: torch.Generator | None = None) -> None:
+        self.sovits = sovits
+        self.phone_ids = phone_ids
+        self.ge = ge
+        self.plan = plan
+        self.speed = speed
+        self.noise_scale = noise_scale
+        self.generator = generator
+        self.tokens: list[int] = []
+        self.emitted_tokens = 0
+        self._tail: np.ndarray | None = None
+        self._noise: torch.Tensor | None = None
+        self.chunks_decoded = 0
+        fade = np.linspace(0.0, 1.0, plan.crossfade_samples, dtype=np.float32) * (math.pi / 2)
+        self._fade_in, self._fade_out = np.sin(fade) ** 2, np.cos(fade) ** 2
+
+    @property
+    def samples_per_token(self) -> float:
+        return FRAMES_PER_TOKEN * self.sovits.config.samples_per_frame / self.speed
+
+    def push(self, tokens: list[int] | int) -> list[np.ndarray]:
+        """Add new tokens; return the chunks that became ready (often none)."""
+        self.tokens.extend([tokens] if isinstance(tokens, int) else tokens)
+        ready = []
+        while True:
+            wanted = self.plan.first_tokens if self.emitted_tokens == 0 else self.plan.tokens
+            if len(self.tokens) - self.plan.holdback - self.emitted_tokens < wanted:
+                return ready
+            ready.append(self._decode(self.emitted_tokens + wanted, final=False))
+
+    def finish(self) -> np.ndarray:
+        """Everything not emitted yet, including the held-back tail."""
+        if len(self.tokens) <= self.emitted_tokens:
+            tail, self._tail = self._tail, None
+            return tail if tail is not None else np.zeros(0, np.float32)
+        return self._decode(len(self.tokens), final=True)
+
+    def decode_all(self, tokens: list[int]) -> np.ndarray:
+        """The whole utterance in one window (the non-streaming path), with the same noise as streaming."""
+        self.tokens = list(tokens)
+        self.emitted_tokens = 0
+        self._tail = None
+        return self._decode(len(self.tokens), final=True)
+
+    def _frame_noise(self, frames: int) -> torch.Tensor | None:
+        if not self.noise_scale:
+            return None
+        channels = self.sovits.config.inter_channels
+        have = 0 if self._noise is None else self._noise.shape[-1]
+        if frames > have:
+            # Drawn frame by frame ([frames, channels]), so drawing in pieces gives the same noise as at once.
+            more = torch.randn(frames - have, channels, generator=self.generator).T[None]
+            self._noise = more if self._noise is None else torch.cat([self._noise, more], dim=-1)
+        return self._noise
+
+    @torch.inference_mode()
+    def _decode(self, emit_until: int, final: bool) -> np.ndarray:
+        start = max(0, self.emitted_tokens - self.plan.left_context)
+        window = self.tokens[start:]
+        codes = torch.tensor(window, dtype=torch.long, device=self.phone_ids.device)[None, None]
+        noise = None
+        if self.noise_scale:
+            first_frame = int(start * FRAMES_PER_TOKEN / self.speed)
+            all_noise = self._frame_noise(first_frame + int(len(window) * FRAMES_PER_TOKEN / self.speed) + 2)
+            noise = all_noise[..., first_frame:].to(self.phone_ids.device)
+        wav = self.sovits.decode(codes, self.phone_ids, self.ge, noise_scale=self.noise_scale, speed=self.speed,
+                                 noise=noise)[0, 0].float().cpu().numpy()
+        self.chunks_decoded += 1
+        per_token = len(wav) / len(window)
+        begin = round((self.emitted_tokens - start) * per_token)
+        end = len(wav) if final else round((emit_until - start) * per_token)
+        fade = len(self._fade_in)
+        body = wav[begin:end].copy()
+        if self._tail is not None and fade:
+            n = min(fade, len(body), len(self._tail))
+            body[:n] = self._tail[:n] * self._fade_out[:n] + body[:n] * self._fade_in[:n]
+        self._tail = None if final else wav[end: end + fade].copy()
+        if not final and len(self._tail) < fade:
+            # Not enough held-back audio to fade with: emit it as it is next time instead.
+            self._tail = None
+        self.emitted_tokens = len(self.tokens) if final else emit_until
+        return body

@@ -1,0 +1,138 @@
+"""The streaming engine on the fixture voice (tiny random-weight models in the official formats)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from agent_tts.engine.chunked_decoder import ChunkPlan
+from agent_tts.engine.guards import is_looping, max_tokens_for
+from agent_tts.engine.synthesizer import SynthesisOptions, Synthesizer, whole_utterance
+from agent_tts.errors import AgentTTSError
+from agent_tts.parity import snr_db
+from agent_tts.text.segmenter import segment_text
+from agent_tts.voice import Voice
+from engine_support import write_fixture_voice
+
+TEXT = "你好，欢迎来到我们的客服中心。今天天气很好，我们一起去公园散步吧！"
+
+
+@pytest.fixture(scope="module")
+def voice(gsv_v2_fixture, tmp_path_factory) -> Voice:
+    return Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path_factory.mktemp("voice")))
+
+
+async def _collect(synthesizer: Synthesizer, text, **options) -> list:
+    return [chunk async for chunk in synthesizer.stream(text, **options)]
+
+
+def _worker_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "agent-tts-synthesizer"]
+
+
+@pytest.mark.parametrize("noise_scale", [0.0, 0.5])
+async def test_streamed_audio_matches_the_whole_utterance(voice, noise_scale):
+    options = dict(seed=3, fixed_tokens=120, noise_scale=noise_scale)
+    chunks = await _collect(Synthesizer(voice), TEXT, **options)
+    streamed = np.concatenate([chunk.pcm for chunk in chunks])
+    whole = whole_utterance(voice, TEXT, SynthesisOptions(**options))
+    assert len(streamed) == len(whole) == 2 * 120 * 1280
+    assert snr_db(streamed, whole) >= 30.0
+
+
+async def test_chunks_are_clause_first_small_then_larger(voice):
+    plan = ChunkPlan(first_tokens=10, tokens=25)
+    chunks = await _collect(Synthesizer(voice), TEXT, seed=1, fixed_tokens=60, chunk_plan=plan)
+    assert [chunk.unit_index for chunk in chunks] == [0, 0, 0, 1, 1, 1]
+    assert [len(chunk.pcm) for chunk in chunks if chunk.first] == [10 * 1280, 10 * 1280]
+    assert [chunk.last for chunk in chunks] == [False, False, True] * 2
+    assert [chunk.unit_text for chunk in chunks if chunk.first] == segment_text(TEXT)
+    assert all(chunk.sample_rate == 32000 and chunk.pcm.dtype == np.float32 for chunk in chunks)
+    timings = chunks[0].timings
+    assert timings.produced > timings.unit_ready and timings.tokens == 13 and timings.ar_ms_per_token > 0
+
+
+async def test_same_seed_same_audio_other_seed_other_audio(voice):
+    synthesizer = Synthesizer(voice)
+    first = np.concatenate([c.pcm for c in await _collect(synthesizer, TEXT, seed=7, top_k=15)])
+    again = np.concatenate([c.pcm for c in await _collect(synthesizer, TEXT, seed=7, top_k=15)])
+    other = np.concatenate([c.pcm for c in await _collect(synthesizer, TEXT, seed=8, top_k=15)])
+    assert np.array_equal(first, again)
+    assert len(first) != len(other) or not np.array_equal(first, other)
+
+
+async def test_closing_the_stream_stops_within_one_step_and_next_request_runs(voice):
+    synthesizer = Synthesizer(voice)
+    stream = synthesizer.stream(TEXT * 5, seed=1, fixed_tokens=400)
+    first = await stream.__anext__()
+    assert first.first and first.unit_index == 0
+    await stream.aclose()
+    assert synthesizer.steps_after_cancel <= 1
+    assert not _worker_threads()
+    with pytest.raises(StopAsyncIteration):
+        await stream.__anext__()
+    follow_up = synthesizer.stream("再见。", seed=1, fixed_tokens=20)
+    chunk = await follow_up.__anext__()
+    assert chunk.unit_text == "再见。" and chunk.first
+    await follow_up.aclose()
+
+
+async def test_cancelling_the_consumer_task_stops_the_worker(voice):
+    synthesizer = Synthesizer(voice)
+    received = []
+
+    async def consume() -> None:
+        async for chunk in synthesizer.stream(TEXT * 5, seed=1, fixed_tokens=400):
+            received.append(chunk)
+
+    task = asyncio.create_task(consume())
+    while not received:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    count = len(received)
+    await asyncio.sleep(0.2)
+    assert len(received) == count and not _worker_threads()
+    assert synthesizer.steps_after_cancel <= 1
+
+
+async def test_llm_deltas_stream_in_and_units_follow_the_segmenter(voice):
+    async def llm():
+        for piece in ["你好，", "欢迎来到", "我们的客服", "中心。今天天气", "很好，我们一起去", "公园散步吧！"]:
+            await asyncio.sleep(0.01)
+            yield piece
+
+    chunks = await _collect(Synthesizer(voice), llm(), seed=2, fixed_tokens=20)
+    assert [chunk.unit_text for chunk in chunks if chunk.first] == segment_text(TEXT)
+
+
+async def test_nothing_speakable_gives_no_audio_and_short_units_are_joined(voice):
+    assert await _collect(Synthesizer(voice), "😀😀 ……", seed=1) == []
+    chunks = await _collect(Synthesizer(voice), "好。我们一起去公园散步吧！", seed=1, fixed_tokens=20)
+    assert {chunk.unit_index for chunk in chunks} == {0}
+    assert chunks[0].unit_text == "好。我们一起去公园散步吧！"
+
+
+async def test_token_budget_bounds_a_unit(voice):
+    chunks = await _collect(Synthesizer(voice), "你好。", seed=1, max_tokens_per_phone=3.0, top_k=50)
+    phones = len(voice.frontend("你好。", "auto").phones)
+    assert sum(len(chunk.pcm) for chunk in chunks) <= max(12, 3 * phones) * 1280
+
+
+def test_guards():
+    assert max_tokens_for(10, 8.0, 1500, 12) == 80
+    assert max_tokens_for(1, 8.0, 1500, 12) == 12
+    assert max_tokens_for(1000, 8.0, 1500, 12) == 1500
+    assert is_looping([5] * 10) and is_looping([1, 2, 3, 4] * 10)
+    assert not is_looping([1, 2, 3, 4] * 9) and not is_looping(list(range(50)))
+
+
+def test_bad_options_are_refused(voice):
+    with pytest.raises(ValueError, match="speed"):
+        SynthesisOptions(speed=10)
+    with pytest.raises(AgentTTSError, match="unknown synthesis option"):
+        Synthesizer(voice).synthesize("你好", sped=1.0)
