@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from agent_tts import __version__
-from agent_tts.cli import frontend_bench_command, load_bench_command, parity_command, phones_command
+from agent_tts.cli import bench_command, frontend_bench_command, load_bench_command, parity_command, phones_command
 from agent_tts.errors import AgentTTSError
 
-COMMANDS = (parity_command, phones_command, load_bench_command, frontend_bench_command)
+COMMANDS = (parity_command, phones_command, bench_command, load_bench_command, frontend_bench_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

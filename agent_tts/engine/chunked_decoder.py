@@ -12,6 +12,7 @@ the utterance, so overlapping windows add the same noise.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,7 @@ class ChunkedDecoder:
         self._tail: np.ndarray | None = None
         self._noise: torch.Tensor | None = None
         self.chunks_decoded = 0
+        self.decode_seconds: list[float] = []  # wall time of each window decode
         fade = np.linspace(0.0, 1.0, plan.crossfade_samples, dtype=np.float32) * (math.pi / 2)
         self._fade_in, self._fade_out = np.sin(fade) ** 2, np.cos(fade) ** 2
 
@@ -109,8 +111,10 @@ class ChunkedDecoder:
             first_frame = int(start * FRAMES_PER_TOKEN / self.speed)
             all_noise = self._frame_noise(first_frame + int(len(window) * FRAMES_PER_TOKEN / self.speed) + 2)
             noise = all_noise[..., first_frame:].to(self.phone_ids.device)
+        started = time.perf_counter()
         wav = self.sovits.decode(codes, self.phone_ids, self.ge, noise_scale=self.noise_scale, speed=self.speed,
                                  noise=noise)[0, 0].float().cpu().numpy()
+        self.decode_seconds.append(time.perf_counter() - started)
         self.chunks_decoded += 1
         per_token = len(wav) / len(window)
         begin = round((self.emitted_tokens - start) * per_token)

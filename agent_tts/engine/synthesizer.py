@@ -29,6 +29,7 @@ from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.engine.t2s_decoding import DecodeOptions, generate_semantic_tokens
 from agent_tts.errors import AgentTTSError
 from agent_tts.text.bert_features import phone_level_bert
+from agent_tts.text.phonemes import Phonemes
 from agent_tts.text.segmenter import Segmenter, SegmenterOptions, segment_text
 from agent_tts.voice import Voice
 
@@ -58,8 +59,9 @@ class SynthesisOptions:
     stop_on_loop: bool = True
     # Units with fewer speakable phones than this are joined to the next unit when it is already there.
     min_unit_phones: int = 4
-    # Benchmarks and tests: exactly this many tokens per unit (EOS suppressed).
+    # Benchmarks and tests: exactly this many tokens per unit, or per phone of the unit (EOS suppressed).
     fixed_tokens: int | None = None
+    fixed_tokens_per_phone: float | None = None
     # Lookahead bound: audio produced but not yet taken by the consumer.
     max_buffered_seconds: float = 10.0
 
@@ -85,7 +87,8 @@ class ChunkTimings:
     prefill_s: float         # GPT prefill up to the first token
     produced: float          # this chunk was ready
     tokens: int              # tokens of the unit decoded so far
-    ar_ms_per_token: float   # mean AR step time of the unit so far
+    ar_ms_per_token: float   # mean AR step time of the unit so far (SoVITS time excluded)
+    decode_ms: float         # SoVITS time for this chunk's window
 
     @property
     def since_unit_ready_s(self) -> float:
@@ -218,21 +221,22 @@ class Synthesizer:
             carried = ""
             while not cancel.is_set():
                 unit = units.get()
-                if unit is None:
-                    if carried:
-                        self._speak_unit(carried, unit_index, options, cancel, lookahead, deliver,
-                                         generator, noise_generator)
+                if unit is None and not carried:
                     break
-                text = carried + unit
+                unit_ready = time.perf_counter()
+                text = carried + (unit or "")
                 phonemes = self.voice.frontend(text, options.language)
                 speakable = sum(1 for phone in phonemes.phones if phone not in ",.!?…-")
-                if speakable < options.min_unit_phones and units.qsize() > 0:
+                if unit is not None and speakable < options.min_unit_phones and units.qsize() > 0:
                     carried = text
                     continue
                 carried = ""
-                if self._speak_unit(text, unit_index, options, cancel, lookahead, deliver,
-                                    generator, noise_generator, phonemes):
+                frontend_s = time.perf_counter() - unit_ready
+                if self._speak_unit(text, phonemes, unit_ready, frontend_s, unit_index, options, cancel, lookahead,
+                                    deliver, generator, noise_generator):
                     unit_index += 1
+                if unit is None:
+                    break
         except _Cancelled:
             pass
         except Exception as exc:  # noqa: BLE001 - reported to the consumer, which raises it
@@ -241,28 +245,20 @@ class Synthesizer:
         finally:
             deliver(None)
 
-    def _speak_unit(self, text: str, unit_index: int, options: SynthesisOptions, cancel: threading.Event,
-                    lookahead: _Lookahead, deliver, generator: torch.Generator,
-                    noise_generator: torch.Generator, phonemes=None) -> bool:
+    def _speak_unit(self, text: str, phonemes: Phonemes, unit_ready: float, frontend_s: float, unit_index: int,
+                    options: SynthesisOptions, cancel: threading.Event, lookahead: _Lookahead, deliver,
+                    generator: torch.Generator, noise_generator: torch.Generator) -> bool:
         """Synthesize one unit, delivering its chunks; False when it had nothing to say."""
         voice = self.voice
-        unit_ready = time.perf_counter()
-        if phonemes is None:
-            phonemes = voice.frontend(text, options.language)
-        frontend_done = time.perf_counter()
         if phonemes.is_silent:
             return False
         with torch.inference_mode():
+            bert_started = time.perf_counter()
             target_bert = phone_level_bert(voice.bert, phonemes).to(voice.device)
             bert_done = time.perf_counter()
             phone_ids = torch.tensor([voice.ref_phonemes.phone_ids + phonemes.phone_ids], device=voice.device)
             bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None].to(voice.gpt.ar_predict_layer.weight.dtype)
-            if options.fixed_tokens is not None:
-                decode = DecodeOptions(options.sampling, max_tokens=options.fixed_tokens, suppress_eos=True)
-            else:
-                budget = max_tokens_for(len(phonemes.phones), options.max_tokens_per_phone, MAX_TOKENS,
-                                        options.min_tokens + 1)
-                decode = DecodeOptions(options.sampling, max_tokens=budget, min_tokens=options.min_tokens)
+            decode = decode_options(options, len(phonemes.phones))
             decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.device),
                                      voice.ge, plan=options.chunk_plan, speed=options.speed,
                                      noise_scale=options.noise_scale, generator=noise_generator)
@@ -273,13 +269,14 @@ class Synthesizer:
                 if cancel.is_set():
                     raise _Cancelled
                 now = time.perf_counter()
-                ar_time = now - bert_done - state["prefill_s"]
+                ar_time = now - bert_done - state["prefill_s"] - sum(decoder.decode_seconds)
                 chunk = AudioChunk(
                     pcm=pcm.astype(np.float32, copy=False), sample_rate=voice.sample_rate, unit_index=unit_index,
                     unit_text=text, first=state["first"], last=last,
-                    timings=ChunkTimings(unit_ready, frontend_done - unit_ready, bert_done - frontend_done,
+                    timings=ChunkTimings(unit_ready, frontend_s, bert_done - bert_started,
                                          state["prefill_s"], now, len(tokens),
-                                         1000 * ar_time / max(1, len(tokens))))
+                                         1000 * ar_time / max(1, len(tokens)),
+                                         1000 * (decoder.decode_seconds[-1] if decoder.decode_seconds else 0.0)))
                 state["first"] = False
                 lookahead.produced(chunk.seconds)
                 deliver(chunk)
@@ -295,7 +292,7 @@ class Synthesizer:
                 for pcm in decoder.push(token):
                     send(pcm, last=False)
                     lookahead.wait_for_room()
-                if options.stop_on_loop and options.fixed_tokens is None and is_looping(tokens):
+                if options.stop_on_loop and not decode.suppress_eos and is_looping(tokens):
                     logger.warning("unit %d: the GPT repeats itself; stopping the unit at %d tokens",
                                    unit_index, len(tokens))
                     break
@@ -310,6 +307,17 @@ class Synthesizer:
         """The whole utterance at once (AR to the end, then one decode per unit): (pcm, sample_rate)."""
         options = self._options(overrides)
         return whole_utterance(self.voice, text, options), self.voice.sample_rate
+
+
+def decode_options(options: SynthesisOptions, n_phones: int) -> DecodeOptions:
+    """Stopping rules for one unit: a fixed length for benchmarks, else EOS within the token budget."""
+    if options.fixed_tokens is not None:
+        return DecodeOptions(options.sampling, max_tokens=options.fixed_tokens, suppress_eos=True)
+    if options.fixed_tokens_per_phone is not None:
+        count = max(options.min_tokens + 1, round(n_phones * options.fixed_tokens_per_phone))
+        return DecodeOptions(options.sampling, max_tokens=count, suppress_eos=True)
+    budget = max_tokens_for(n_phones, options.max_tokens_per_phone, MAX_TOKENS, options.min_tokens + 1)
+    return DecodeOptions(options.sampling, max_tokens=budget, min_tokens=options.min_tokens)
 
 
 def whole_utterance(voice: Voice, text: str, options: SynthesisOptions) -> np.ndarray:
@@ -328,12 +336,7 @@ def whole_utterance(voice: Voice, text: str, options: SynthesisOptions) -> np.nd
             target_bert = phone_level_bert(voice.bert, phonemes).to(voice.device)
             phone_ids = torch.tensor([voice.ref_phonemes.phone_ids + phonemes.phone_ids], device=voice.device)
             bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None]
-            if options.fixed_tokens is not None:
-                decode = DecodeOptions(options.sampling, max_tokens=options.fixed_tokens, suppress_eos=True)
-            else:
-                decode = DecodeOptions(options.sampling, min_tokens=options.min_tokens,
-                                       max_tokens=max_tokens_for(len(phonemes.phones), options.max_tokens_per_phone,
-                                                                 MAX_TOKENS, options.min_tokens + 1))
+            decode = decode_options(options, len(phonemes.phones))
             tokens = list(generate_semantic_tokens(voice.gpt, phone_ids, bert, voice.prompt_codes, decode,
                                                    generator=generator))
             if not tokens:

@@ -1,0 +1,184 @@
+"""``agent-tts bench``: first-audio time, AR and SoVITS speed, RTF and memory, streaming vs whole, one run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SENTENCE = "今天天气很好，我们一起去公园散步，好吗？"
+PARAGRAPH = ("您的订单已经发货，预计明天下午送到。如果您不在家，快递员会把包裹放在门卫室。"
+             "还有其他问题的话，随时联系我们的客服。")
+# Mandarin runs about 4 syllables (8 phones) per second at 25 tokens per second.
+TOKENS_PER_PHONE = 3.0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="time the streaming engine against the whole-sentence path (real-size random weights)",
+        description="Build a real-size GPT-SoVITS v2 voice with random weights (GPT, SoVITS, HuBERT, RoBERTa-large, "
+        "a synthetic reference clip), force a fixed token count, and time a 20-character Chinese sentence and "
+        "a 3-sentence paragraph through the streaming path and the whole-sentence path (AR to the end, then "
+        "one decode) in the same run.",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--runs", type=int, default=20, help="first-audio runs per case and path (default 20)")
+    parser.add_argument("--full-runs", type=int, default=2, help="complete runs per case and path for RTF (default 2)")
+    parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.set_defaults(handler=run)
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50": statistics.median(ordered), "p95": ordered[int(round(0.95 * (len(ordered) - 1)))],
+            "n": len(ordered)}
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def _stream_first_audio(synthesizer, text: str, seed: int) -> dict:
+    stream = synthesizer.stream(text, seed=seed, fixed_tokens_per_phone=TOKENS_PER_PHONE)
+    try:
+        chunk = await stream.__anext__()
+    finally:
+        await stream.aclose()
+    t = chunk.timings
+    return {"first_audio_s": t.since_unit_ready_s, "frontend_s": t.frontend_s, "bert_s": t.bert_s,
+            "prefill_s": t.prefill_s, "first_decode_ms": t.decode_ms}
+
+
+async def _stream_full(synthesizer, text: str, seed: int) -> dict:
+    started = time.perf_counter()
+    chunks = [chunk async for chunk in synthesizer.stream(text, seed=seed, fixed_tokens_per_phone=TOKENS_PER_PHONE)]
+    wall = time.perf_counter() - started
+    audio = sum(chunk.seconds for chunk in chunks)
+    last_of_unit = [chunk for chunk in chunks if chunk.last]
+    return {"rtf": wall / audio, "audio_s": audio, "wall_s": wall,
+            "ar_ms_per_token": statistics.mean(c.timings.ar_ms_per_token for c in last_of_unit),
+            "sovits_ms_per_chunk": statistics.mean(c.timings.decode_ms for c in chunks),
+            "chunks": len(chunks)}
+
+
+def _whole_first_audio(voice, text: str, seed: int) -> float:
+    from agent_tts.engine.synthesizer import SynthesisOptions, whole_utterance
+    from agent_tts.text.segmenter import SegmenterOptions, segment_text
+
+    sentence_units = SegmenterOptions(first_min_cjk_chars=60, first_min_words=40)
+    first_sentence = segment_text(text, sentence_units)[0]
+    started = time.perf_counter()
+    whole_utterance(voice, first_sentence, SynthesisOptions(seed=seed, fixed_tokens_per_phone=TOKENS_PER_PHONE,
+                                                            segmenter=sentence_units))
+    return time.perf_counter() - started
+
+
+def _whole_full(voice, text: str, seed: int) -> dict:
+    from agent_tts.engine.synthesizer import SynthesisOptions, whole_utterance
+    from agent_tts.text.segmenter import SegmenterOptions
+
+    options = SynthesisOptions(seed=seed, fixed_tokens_per_phone=TOKENS_PER_PHONE,
+                               segmenter=SegmenterOptions(first_min_cjk_chars=60, first_min_words=40))
+    started = time.perf_counter()
+    pcm = whole_utterance(voice, text, options)
+    wall = time.perf_counter() - started
+    return {"rtf": wall / (len(pcm) / voice.sample_rate), "audio_s": len(pcm) / voice.sample_rate, "wall_s": wall}
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from agent_tts.engine.synthesizer import Synthesizer
+    from agent_tts.errors import AgentTTSError
+    from agent_tts.voice import Voice
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise AgentTTSError("--device cuda: torch sees no CUDA device")
+    with tempfile.TemporaryDirectory(prefix="agent-tts-bench-") as tmp:
+        if args.voice:
+            toml = Path(args.voice)
+        else:
+            from agent_tts.models.synthetic_voice import write_synthetic_voice
+
+            started = time.perf_counter()
+            _say("writing a real-size v2 voice with random weights (GPT, SoVITS, HuBERT, RoBERTa-large) ...")
+            toml = write_synthetic_voice(Path(tmp) / "voice")
+            _say(f"  done in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        voice = Voice.load(toml, device=args.device)
+        _say(f"voice loaded in {time.perf_counter() - started:.1f} s")
+    voice.frontend.warm_up()
+    synthesizer = Synthesizer(voice)
+    asyncio.run(_stream_full(synthesizer, "你好，很高兴认识你。", seed=0))  # warm-up
+
+    figures: dict = {"device": args.device, "torch": torch.__version__, "tokens_per_phone": TOKENS_PER_PHONE,
+                     "machine": _machine(args.device)}
+    for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
+        _say(f"{name}: {args.runs} first-audio runs per path ...")
+        streaming = [asyncio.run(_stream_first_audio(synthesizer, text, seed)) for seed in range(args.runs)]
+        whole = [_whole_first_audio(voice, text, seed) for seed in range(args.runs)]
+        _say(f"{name}: {args.full_runs} complete runs per path ...")
+        stream_full = [asyncio.run(_stream_full(synthesizer, text, seed)) for seed in range(args.full_runs)]
+        whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
+        stream_first = _percentiles([run["first_audio_s"] for run in streaming])
+        whole_first = _percentiles(whole)
+        figures[name] = {
+            "streaming": {
+                "first_audio_s": stream_first,
+                "first_audio_parts_s": {key: statistics.median(run[key] for run in streaming)
+                                        for key in ("frontend_s", "bert_s", "prefill_s")},
+                "first_chunk_decode_ms": statistics.median(run["first_decode_ms"] for run in streaming),
+                "ar_ms_per_token": statistics.median(run["ar_ms_per_token"] for run in stream_full),
+                "sovits_ms_per_chunk": statistics.median(run["sovits_ms_per_chunk"] for run in stream_full),
+                "rtf": statistics.median(run["rtf"] for run in stream_full),
+                "audio_s": stream_full[0]["audio_s"],
+            },
+            "whole": {"first_audio_s": whole_first, "rtf": statistics.median(run["rtf"] for run in whole_full)},
+            "first_audio_ratio_whole_over_streaming_p50": whole_first["p50"] / stream_first["p50"],
+        }
+    figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.device == "cuda":
+        figures["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    _print(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def _machine(device: str) -> str:
+    import os
+    import platform
+
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def _print(figures: dict) -> None:
+    print(f"device: {figures['device']} ({figures['machine']}), torch {figures['torch']}")
+    for name in ("sentence_20_chars", "paragraph_3_sentences"):
+        case = figures[name]
+        s, w = case["streaming"], case["whole"]
+        parts = s["first_audio_parts_s"]
+        print(f"{name}:")
+        print(f"  streaming first audio  p50 {s['first_audio_s']['p50'] * 1000:7.0f} ms  "
+              f"p95 {s['first_audio_s']['p95'] * 1000:7.0f} ms  (n={s['first_audio_s']['n']}; frontend "
+              f"{parts['frontend_s'] * 1000:.0f} ms, BERT {parts['bert_s'] * 1000:.0f} ms, prefill "
+              f"{parts['prefill_s'] * 1000:.0f} ms, first chunk decode {s['first_chunk_decode_ms']:.0f} ms)")
+        print(f"  whole    first audio  p50 {w['first_audio_s']['p50'] * 1000:7.0f} ms  "
+              f"p95 {w['first_audio_s']['p95'] * 1000:7.0f} ms  (n={w['first_audio_s']['n']})")
+        print(f"  ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x")
+        print(f"  AR {s['ar_ms_per_token']:.1f} ms/token, SoVITS {s['sovits_ms_per_chunk']:.0f} ms/chunk, "
+              f"RTF streaming {s['rtf']:.2f}, whole {w['rtf']:.2f}, audio {s['audio_s']:.1f} s")
+    print(f"peak RSS {figures['peak_rss_mib']:.0f} MiB" + (
+        f", peak CUDA {figures['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in figures else ""))
