@@ -136,3 +136,20 @@ def test_bad_options_are_refused(voice):
         SynthesisOptions(speed=10)
     with pytest.raises(AgentTTSError, match="unknown synthesis option"):
         Synthesizer(voice).synthesize("你好", sped=1.0)
+
+
+async def test_a_real_time_consumer_never_waits_after_the_first_chunk(voice):
+    """Played at real-time pace, every chunk (units after the first included) is ready before it is due."""
+    synthesizer = Synthesizer(voice)
+    play_clock = None
+    late = []
+    async for chunk in synthesizer.stream(TEXT + "还有其他问题的话，随时联系我们的客服。", seed=4,
+                                          fixed_tokens_per_phone=3.0):
+        now = asyncio.get_running_loop().time()
+        if play_clock is None:
+            play_clock = now
+        elif now > play_clock + 0.02:
+            late.append((chunk.unit_index, now - play_clock))
+        play_clock = max(play_clock, now) + chunk.seconds
+        await asyncio.sleep(max(0.0, play_clock - asyncio.get_running_loop().time() - chunk.seconds / 2))
+    assert not late
