@@ -153,3 +153,13 @@ async def test_a_real_time_consumer_never_waits_after_the_first_chunk(voice):
         play_clock = max(play_clock, now) + chunk.seconds
         await asyncio.sleep(max(0.0, play_clock - asyncio.get_running_loop().time() - chunk.seconds / 2))
     assert not late
+
+
+async def test_a_failing_text_source_ends_the_stream_with_its_error(voice):
+    async def broken_llm():
+        yield "你好，"
+        raise ConnectionError("LLM connection reset")
+
+    with pytest.raises(AgentTTSError, match="text source failed: LLM connection reset"):
+        await _collect(Synthesizer(voice), broken_llm(), seed=1, fixed_tokens=20)
+    assert not _worker_threads()

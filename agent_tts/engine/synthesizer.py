@@ -170,10 +170,13 @@ class Synthesizer:
                 units.put(unit)
             units.put(None)
         else:
-            feeder = asyncio.create_task(self._feed_units(text, options.segmenter, units))
+            feeder = asyncio.create_task(self._feed_units(text, options.segmenter, units, out))
 
         def deliver(item) -> None:
-            loop.call_soon_threadsafe(out.put_nowait, item)
+            try:
+                loop.call_soon_threadsafe(out.put_nowait, item)
+            except RuntimeError:  # the consumer's event loop is gone: nobody is listening any more
+                cancel.set()
 
         worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
                                   name="agent-tts-synthesizer", daemon=True)
@@ -195,7 +198,9 @@ class Synthesizer:
             await asyncio.to_thread(worker.join)
 
     @staticmethod
-    async def _feed_units(deltas: AsyncIterable[str], options: SegmenterOptions, units: queue.Queue) -> None:
+    async def _feed_units(deltas: AsyncIterable[str], options: SegmenterOptions, units: queue.Queue,
+                          out: asyncio.Queue) -> None:
+        """Segment the text deltas into units; a failing text source ends the stream with its error."""
         segmenter = Segmenter(options)
         try:
             async for delta in deltas:
@@ -203,6 +208,8 @@ class Synthesizer:
                     units.put(unit)
             for unit in segmenter.flush():
                 units.put(unit)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer
+            out.put_nowait(AgentTTSError(f"the text source failed: {exc}"))
         finally:
             units.put(None)
 
