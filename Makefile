@@ -3,16 +3,18 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 FIXTURE ?= ../shared/fixtures/gsv-v2
 
-.PHONY: demo test setup
+.PHONY: demo test setup parity
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 
-# Until the conversational demo lands, the main job proves the models against the reference fixture.
+# The main job: a scripted spoken conversation on the registered voice, else the bundled default voice.
 demo: $(STAMP)
-	@echo "agent-tts: the spoken-conversation demo is not built yet; running the GPT-SoVITS parity check on $(FIXTURE) instead."
+	$(VENV)/bin/agent-tts converse
+
+parity: $(STAMP)
 	$(VENV)/bin/agent-tts parity $(FIXTURE)
 
 test: $(STAMP)

@@ -20,6 +20,7 @@ from agent_tts.text.japanese import japanese_g2p
 from agent_tts.text.known_deviations import KNOWN_DEVIATIONS
 from agent_tts.text.language_split import split_by_language
 from agent_tts.text.symbols import phones_to_ids, symbol_table
+from system_support import without_network
 
 
 @pytest.fixture(scope="module")
@@ -199,11 +200,7 @@ sys.exit(1 if attempts else 0)
 
 
 def test_frontend_runs_with_the_network_unreachable():
-    command = [sys.executable, "-c", _OFFLINE_PROBE]
-    isolated = subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0 if \
-        subprocess.run(["which", "unshare"], capture_output=True).returncode == 0 else False
-    if isolated:
-        command = ["unshare", "-rn", *command]  # a network namespace with no interfaces at all
+    command = without_network([sys.executable, "-c", _OFFLINE_PROBE])
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "attempts 0" in completed.stdout

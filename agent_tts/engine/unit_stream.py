@@ -1,0 +1,275 @@
+"""The streaming skeleton every voice engine shares: text or text deltas in, audio chunks out, on a worker thread.
+
+`UnitStreamEngine.stream(text_or_deltas, **options)` segments the text into
+units (clause first, then sentences), hands them in order to a worker thread
+that speaks them one by one through the subclass, and yields `AudioChunk`s as
+they are produced. The worker does not wait for the consumer: while unit N is
+being played, unit N+1 is already being synthesized, up to
+`max_buffered_seconds` of audio not yet taken. Units too short to speak well
+are joined to the next one when it is already there. Closing or cancelling the
+stream sets the cancel flag, which the subclass checks at every step, and the
+worker thread is joined before the generator finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from agent_tts.errors import AgentTTSError
+from agent_tts.text.segmenter import Segmenter, SegmenterOptions, segment_text
+
+logger = logging.getLogger(__name__)
+
+PAUSE_PHONES = frozenset(",.!?…-")
+
+
+@dataclass(frozen=True)
+class ChunkTimings:
+    """perf_counter() instants and durations for one chunk's unit (GPT-only fields are 0 for other engines)."""
+
+    unit_ready: float        # the unit's text was complete and taken by the worker
+    frontend_s: float        # text -> phones
+    bert_s: float            # BERT features
+    prefill_s: float         # GPT prefill up to the first token
+    produced: float          # this chunk was ready
+    tokens: int              # tokens of the unit decoded so far
+    ar_ms_per_token: float   # mean AR step time of the unit so far (SoVITS time excluded)
+    decode_ms: float         # waveform decoding time for this chunk
+
+    @property
+    def since_unit_ready_s(self) -> float:
+        return self.produced - self.unit_ready
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of audio: float32 mono PCM at `sample_rate`, with its unit and timings."""
+
+    pcm: np.ndarray
+    sample_rate: int
+    unit_index: int
+    unit_text: str
+    first: bool
+    last: bool
+    timings: ChunkTimings
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / self.sample_rate
+
+
+class Cancelled(Exception):
+    """Raised inside the worker when the stream was closed or cancelled."""
+
+
+class Lookahead:
+    """Counts audio seconds handed out but not yet taken; the worker waits while it is above the bound."""
+
+    def __init__(self, bound_seconds: float, cancel: threading.Event) -> None:
+        self.bound = bound_seconds
+        self.cancel = cancel
+        self.buffered = 0.0
+        self.condition = threading.Condition()
+
+    def produced(self, seconds: float) -> None:
+        with self.condition:
+            self.buffered += seconds
+
+    def taken(self, seconds: float) -> None:
+        with self.condition:
+            self.buffered -= seconds
+            self.condition.notify_all()
+
+    def wait_for_room(self) -> None:
+        with self.condition:
+            while self.buffered > self.bound and not self.cancel.is_set():
+                self.condition.wait(timeout=0.05)
+        if self.cancel.is_set():
+            raise Cancelled
+
+
+class UnitOutput:
+    """What a subclass uses to deliver one unit's audio: builds chunks, tracks `first`, honours cancel and lookahead."""
+
+    def __init__(self, text: str, unit_index: int, unit_ready: float, frontend_s: float, sample_rate: int,
+                 cancel: threading.Event, lookahead: Lookahead, deliver: Callable[[Any], None]) -> None:
+        self.text = text
+        self.unit_index = unit_index
+        self.unit_ready = unit_ready
+        self.frontend_s = frontend_s
+        self.sample_rate = sample_rate
+        self.cancel = cancel
+        self.lookahead = lookahead
+        self._deliver = deliver
+        self._first = True
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled
+
+    def emit(self, pcm: np.ndarray, last: bool, *, bert_s: float = 0.0, prefill_s: float = 0.0, tokens: int = 0,
+             ar_ms_per_token: float = 0.0, decode_ms: float = 0.0) -> None:
+        self.check_cancelled()
+        timings = ChunkTimings(self.unit_ready, self.frontend_s, bert_s, prefill_s, time.perf_counter(), tokens,
+                               ar_ms_per_token, decode_ms)
+        chunk = AudioChunk(pcm=np.asarray(pcm, np.float32), sample_rate=self.sample_rate,
+                           unit_index=self.unit_index, unit_text=self.text, first=self._first, last=last,
+                           timings=timings)
+        self._first = False
+        self.lookahead.produced(chunk.seconds)
+        self._deliver(chunk)
+
+    def wait_for_room(self) -> None:
+        self.lookahead.wait_for_room()
+
+
+OptionsT = TypeVar("OptionsT")
+
+
+class UnitStreamEngine(ABC, Generic[OptionsT]):
+    """Base of the voice engines: the stream plumbing; subclasses prepare and speak one unit.
+
+    `OptionsT` is a frozen dataclass with at least `language`, `segmenter`,
+    `min_unit_phones` and `max_buffered_seconds`.
+    """
+
+    sample_rate: int
+
+    def __init__(self, options: OptionsT) -> None:
+        self.options = options
+
+    def _options(self, overrides: dict) -> OptionsT:
+        try:
+            return replace(self.options, **overrides)
+        except TypeError as exc:
+            raise AgentTTSError(f"unknown synthesis option: {exc}") from None
+
+    # -- what a subclass provides -------------------------------------------------------------
+
+    def _new_stream_state(self, options: OptionsT) -> Any:
+        """Per-stream state handed to every `_speak_unit` call (random generators, for instance)."""
+        return None
+
+    @abstractmethod
+    def _prepare_unit(self, text: str, options: OptionsT) -> tuple[Any, int]:
+        """Text -> (what `_speak_unit` needs, the number of speakable phones)."""
+
+    @abstractmethod
+    def _speak_unit(self, prepared: Any, output: UnitOutput, options: OptionsT, state: Any) -> bool:
+        """Synthesize one unit through `output.emit`; False when it had nothing to say."""
+
+    def warm_up(self, text: str = "Hello there.") -> None:
+        """Speak a short text once, discarding the audio, so the first real turn is not cold."""
+        cancel = threading.Event()
+        prepared, _ = self._prepare_unit(text, self.options)
+        output = UnitOutput(text, 0, time.perf_counter(), 0.0, self.sample_rate, cancel,
+                            Lookahead(float("inf"), cancel), lambda item: None)
+        self._speak_unit(prepared, output, self.options, self._new_stream_state(self.options))
+
+    def close(self) -> None:
+        """Release what the engine holds outside Python (helper processes); the default holds nothing."""
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    async def stream(self, text: str | AsyncIterable[str], **overrides) -> AsyncIterator[AudioChunk]:
+        """Audio chunks for `text` (a string, or an async iterable of text deltas), in order."""
+        options = self._options(overrides)
+        loop = asyncio.get_running_loop()
+        units: queue.Queue[str | None] = queue.Queue()
+        out: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+        lookahead = Lookahead(options.max_buffered_seconds, cancel)
+        feeder = None
+        if isinstance(text, str):
+            for unit in segment_text(text, options.segmenter):
+                units.put(unit)
+            units.put(None)
+        else:
+            feeder = asyncio.create_task(self._feed_units(text, options.segmenter, units, out))
+
+        def deliver(item) -> None:
+            try:
+                loop.call_soon_threadsafe(out.put_nowait, item)
+            except RuntimeError:  # the consumer's event loop is gone: nobody is listening any more
+                cancel.set()
+
+        worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
+                                  name=f"agent-tts-{type(self).__name__}", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = await out.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                lookahead.taken(item.seconds)
+                yield item
+        finally:
+            cancel.set()
+            if feeder is not None:
+                feeder.cancel()
+            units.put(None)
+            await asyncio.to_thread(worker.join)
+
+    @staticmethod
+    async def _feed_units(deltas: AsyncIterable[str], options: SegmenterOptions, units: queue.Queue,
+                          out: asyncio.Queue) -> None:
+        """Segment the text deltas into units; a failing text source ends the stream with its error."""
+        segmenter = Segmenter(options)
+        try:
+            async for delta in deltas:
+                for unit in segmenter.feed(delta or ""):
+                    units.put(unit)
+            for unit in segmenter.flush():
+                units.put(unit)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer
+            out.put_nowait(AgentTTSError(f"the text source failed: {exc}"))
+        finally:
+            units.put(None)
+
+    def _work(self, units: queue.Queue, options: OptionsT, cancel: threading.Event, lookahead: Lookahead,
+              deliver: Callable[[Any], None]) -> None:
+        try:
+            state = self._new_stream_state(options)
+            unit_index = 0
+            carried = ""
+            while not cancel.is_set():
+                unit = units.get()
+                if unit is None and not carried:
+                    break
+                unit_ready = time.perf_counter()
+                text = carried + (unit or "")
+                prepared, speakable = self._prepare_unit(text, options)
+                if unit is not None and speakable < options.min_unit_phones and units.qsize() > 0:
+                    carried = text
+                    continue
+                carried = ""
+                output = UnitOutput(text, unit_index, unit_ready, time.perf_counter() - unit_ready,
+                                    self.sample_rate, cancel, lookahead, deliver)
+                if self._speak_unit(prepared, output, options, state):
+                    unit_index += 1
+                if unit is None:
+                    break
+        except Cancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - reported to the consumer, which raises it
+            logger.exception("synthesis failed")
+            deliver(exc if isinstance(exc, AgentTTSError) else AgentTTSError(f"synthesis failed: {exc}"))
+        finally:
+            deliver(None)
+
+    async def synthesize_async(self, text: str | AsyncIterable[str], **overrides) -> np.ndarray:
+        """All chunks of `stream` joined: float32 PCM at `sample_rate`."""
+        pieces = [chunk.pcm async for chunk in self.stream(text, **overrides)]
+        return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

@@ -1,0 +1,95 @@
+"""The bundled default voice: Piper's model on onnxruntime, eSpeak NG in its own process, the engine's stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent_tts.default_voice.engine import DefaultVoiceSynthesizer
+from agent_tts.default_voice.espeak_phonemizer import EspeakPhonemizer
+
+
+@pytest.fixture(scope="module")
+def engine():
+    engine = DefaultVoiceSynthesizer(noise_scale=0.0, noise_w=0.0)  # no noise: the same text gives the same audio
+    yield engine
+    engine.close()
+
+
+def test_phoneme_ids_follow_pipers_layout(engine):
+    table = engine.voice.config.phoneme_id_map
+    ids = engine.voice.phoneme_ids("hə,")
+    assert ids == table["^"] + table["_"] + table["h"] + table["_"] + table["ə"] + table["_"] \
+        + table[","] + table["_"] + table["$"]
+
+
+def test_text_becomes_ipa_with_clause_punctuation(engine):
+    phonemes, speakable = engine.to_phonemes("Sure, Dr. Smith! It costs $5.")
+    assert phonemes.startswith("ʃˈʊɹ, dˈɑːktɚ") and phonemes.endswith("dˈɑːlɚz.")
+    assert "!" in phonemes and speakable > 20
+    assert engine.to_phonemes("🙂🙂 ... **") == ("", 0)
+
+
+def test_espeak_runs_in_its_own_process_not_ours(engine):
+    engine.to_phonemes("Hello there.")
+    maps = Path(f"/proc/{os.getpid()}/maps").read_text()
+    assert "espeak" not in maps
+    helper = engine.phonemizer._process
+    assert helper is not None and helper.pid != os.getpid()
+    assert "libespeak-ng" in Path(f"/proc/{helper.pid}/maps").read_text()
+
+
+def test_the_phonemizer_survives_its_process_dying():
+    phonemizer = EspeakPhonemizer()
+    first = phonemizer.phonemize(["good morning"])
+    phonemizer._process.kill()
+    phonemizer._process.wait()
+    assert phonemizer.phonemize(["good morning"]) == first
+    phonemizer.close()
+
+
+async def test_stream_speaks_each_unit_in_order_like_the_gpt_sovits_engine(engine):
+    text = "Sure, I can help with that. Your order shipped on Monday. It should arrive by Friday."
+    chunks = [chunk async for chunk in engine.stream(text)]
+    assert [chunk.unit_index for chunk in chunks] == list(range(len(chunks))) and len(chunks) == 3
+    assert all(chunk.first and chunk.last and chunk.sample_rate == 22050 for chunk in chunks)
+    assert chunks[0].unit_text == "Sure, I can help with that."
+    whole = np.concatenate([chunk.pcm for chunk in chunks])
+    # Same text, same audio (noise off); a unit's audio does not depend on how the text arrived.
+    async def deltas():
+        for word in text.split(" "):
+            yield word + " "
+    assert np.array_equal(await engine.synthesize_async(deltas()), whole)
+    assert 4.0 < len(whole) / 22050 < 12.0
+    slower = await engine.synthesize_async(text, speed=0.5)
+    assert 1.6 < len(slower) / len(whole) < 2.4
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🙂🙂🙂", "...!?", "你好世界", "Привет мир", "\x00\x07\x1b[31m",
+                                  "# Title\n\n* item\n* `code`"])
+async def test_text_with_nothing_english_to_say_gives_no_error(engine, text):
+    chunks = [chunk async for chunk in engine.stream(text)]
+    assert all(np.isfinite(chunk.pcm).all() for chunk in chunks)
+
+
+async def test_closing_the_stream_stops_its_worker(engine):
+    stream = engine.stream("First sentence here. " * 20)
+    first = await stream.__anext__()
+    await stream.aclose()
+    assert first.unit_index == 0
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("agent-tts-")]
+    assert [chunk async for chunk in engine.stream("And the next request works.")]
+
+
+def test_warm_up_runs_and_chunk_timings_cover_the_synthesis(engine):
+    engine.warm_up()
+    async def first_chunk():
+        async for chunk in engine.stream("Sure, I can help with that."):
+            return chunk
+    chunk = asyncio.run(first_chunk())
+    assert chunk.timings.decode_ms > 0 and chunk.timings.since_unit_ready_s >= chunk.timings.decode_ms / 1000
