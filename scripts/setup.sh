@@ -14,14 +14,21 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 1
 fi
 
-# sounddevice loads PortAudio at import.
-if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; then
+# sounddevice loads PortAudio at import; the real-time playback tests run a private PulseAudio server
+# (null sinks) reached through ALSA's pulse plugin.
+missing=()
+ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2' || missing+=(libportaudio2)
+command -v pulseaudio >/dev/null || missing+=(pulseaudio)
+command -v pactl >/dev/null || missing+=(pulseaudio-utils)
+[ -e /usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so ] || \
+    [ -e /usr/lib/aarch64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so ] || missing+=(libasound2-plugins)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing libportaudio2 (needed by sounddevice)"
+        say "installing ${missing[*]} (PortAudio for sounddevice; PulseAudio for the real-time audio tests)"
         apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
-        say "sounddevice needs PortAudio; install it with: sudo apt-get install -y libportaudio2"
+        say "install the system audio packages with: sudo apt-get install -y ${missing[*]}"
     fi
 fi
 

@@ -3,7 +3,6 @@ heard back by an ASR model; and the README's first command with no network and n
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys

@@ -147,6 +147,18 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
 
     def __init__(self, options: OptionsT) -> None:
         self.options = options
+        self._active: dict[threading.Event, Callable[[], None]] = {}
+
+    def cancel_active(self) -> int:
+        """Stop every stream in progress (barge-in from outside its consumer); returns how many were stopped.
+
+        Each worker stops before its next step, and its stream yields nothing more: chunks
+        already produced but not yet taken are dropped.
+        """
+        stoppers = list(self._active.values())
+        for stop in stoppers:
+            stop()
+        return len(stoppers)
 
     def _options(self, overrides: dict) -> OptionsT:
         try:
@@ -205,11 +217,17 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
 
         worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
                                   name=f"agent-tts-{type(self).__name__}", daemon=True)
+        def stop() -> None:
+            cancel.set()
+            units.put(None)
+            deliver(None)
+
         worker.start()
+        self._active[cancel] = stop
         try:
             while True:
                 item = await out.get()
-                if item is None:
+                if item is None or cancel.is_set():
                     break
                 if isinstance(item, BaseException):
                     raise item
@@ -217,6 +235,7 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
                 yield item
         finally:
             cancel.set()
+            self._active.pop(cancel, None)
             if feeder is not None:
                 feeder.cancel()
             units.put(None)

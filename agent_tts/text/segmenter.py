@@ -104,6 +104,11 @@ class Segmenter:
         self._buffer = ""
         self._units_emitted = 0
 
+    @property
+    def pending(self) -> str:
+        """Text received but not yet part of a unit."""
+        return self._buffer
+
     def feed(self, delta: str) -> list[str]:
         """Add text; return the units that are complete now."""
         self._buffer += delta

@@ -1,0 +1,191 @@
+"""`GPTSoVITSTTSService`: agent-tts's streaming engine as a pipecat TTS service.
+
+Each text unit pipecat hands to `run_tts` (cut clause-first by
+`ClauseFirstTextAggregator`) is streamed through the engine; its chunks are
+pushed as `TTSAudioRawFrame`s the moment they exist, resampled to the
+pipeline's output rate when it differs. The engine is any agent-tts engine: a
+GPT-SoVITS voice (`Voice`, a registered name or a TOML path) or the bundled
+default voice. On an `InterruptionFrame` every stream of the engine is
+stopped before its next step and nothing of the interrupted turn is pushed
+afterwards. A `TTSUpdateSettingsFrame` with a new `voice` loads that voice in
+the background and switches to it between sentences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from loguru import logger
+from pipecat.audio.utils import create_stream_resampler
+from pipecat.frames.frames import ErrorFrame, Frame, InterruptionFrame, StartFrame, TTSAudioRawFrame
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.settings import TTSSettings
+from pipecat.services.tts_service import TTSService
+from pipecat.transcriptions.language import Language
+from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
+
+from agent_tts.engine.unit_stream import UnitStreamEngine
+from agent_tts.engines import open_engine
+from agent_tts.errors import AgentTTSError
+from agent_tts.pipecat.clause_aggregator import ClauseFirstTextAggregator
+from agent_tts.text.segmenter import SegmenterOptions
+
+# TTSStoppedFrame is pushed after this many "first audio" times without audio (at least 3 s).
+STOP_TIMEOUT_FACTOR = 4.0
+MIN_STOP_TIMEOUT_S = 3.0
+
+
+@dataclass
+class GPTSoVITSTTSSettings(TTSSettings):
+    """Runtime-updatable settings: `voice` (a registered name or TOML path), language, speed and sampling."""
+
+    speed: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    top_k: int | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    top_p: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    temperature: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+
+
+def _engine_for(voice: Any, device: str) -> tuple[UnitStreamEngine, str]:
+    """An engine and a name for `voice`: an engine, a loaded `Voice`, a name or TOML path, or None (the default)."""
+    if isinstance(voice, UnitStreamEngine):
+        return voice, getattr(getattr(voice, "voice", None), "name", None) or getattr(voice, "name", "engine")
+    from agent_tts.voice import Voice
+
+    if isinstance(voice, Voice):
+        from agent_tts.engine.synthesizer import Synthesizer
+
+        return Synthesizer(voice), voice.name
+    choice = open_engine(voice, device)
+    logger.info(f"agent-tts: {choice.description}")
+    return choice.engine, voice or ("default" if choice.is_default_voice else "registered default")
+
+
+class GPTSoVITSTTSService(TTSService):
+    """Streams speech from agent-tts into a pipecat pipeline, clause by clause, with barge-in."""
+
+    Settings = GPTSoVITSTTSSettings
+    _settings: Settings
+
+    def __init__(self, *, voice: Any = None, device: str = "cpu", settings: Settings | None = None,
+                 segmenter: SegmenterOptions | None = None, engine_options: dict | None = None,
+                 warm_up: bool = True, **kwargs) -> None:
+        """`voice`: a `Voice`, an engine, a registered voice name, a TOML path, or None for the user's default
+        (else the bundled default voice). `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...)."""
+        engine, name = _engine_for(voice, device)
+        defaults = self.Settings(model=None, voice=name, language="auto", speed=1.0, top_k=15, top_p=1.0,
+                                 temperature=1.0)
+        if settings is not None:
+            defaults.apply_update(settings)
+        super().__init__(push_start_frame=True, push_stop_frames=True, settings=defaults, **kwargs)
+        self._text_aggregator = ClauseFirstTextAggregator(segmenter)
+        self._engine = engine
+        self._device = device
+        self._engine_options = dict(engine_options or {})
+        self._warm_up = warm_up
+        self._pending_engine: asyncio.Task | None = None
+        self.warm_up_seconds: float | None = None
+
+    @property
+    def engine(self) -> UnitStreamEngine:
+        return self._engine
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    def language_to_service_language(self, language: Language) -> str:
+        code = str(language.value if isinstance(language, Language) else language).lower()
+        base = code.split("-")[0]
+        return {"zh": "zh", "cmn": "zh", "en": "en", "ja": "ja"}.get(base, "auto")
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        if self._warm_up:
+            started = time.perf_counter()
+            await asyncio.to_thread(self._engine.warm_up)
+            self.warm_up_seconds = time.perf_counter() - started
+            # Idle time before pipecat declares the speech over: generous against the slowest first audio.
+            self._stop_frame_timeout_s = max(MIN_STOP_TIMEOUT_S, STOP_TIMEOUT_FACTOR * self.warm_up_seconds)
+            logger.info(f"{self}: warmed up in {self.warm_up_seconds:.2f} s; "
+                        f"stop_frame_timeout_s={self._stop_frame_timeout_s:.1f}")
+
+    async def stop(self, frame) -> None:
+        await super().stop(frame)
+        self._engine.close()
+
+    async def cancel(self, frame) -> None:
+        self._engine.cancel_active()
+        await super().cancel(frame)
+        self._engine.close()
+
+    async def _handle_interruption(self, frame: InterruptionFrame, direction: FrameDirection) -> None:
+        stopped = self._engine.cancel_active()
+        if stopped:
+            logger.debug(f"{self}: interruption stopped {stopped} synthesis stream(s)")
+        await super()._handle_interruption(frame, direction)
+
+    async def _update_settings(self, delta: TTSSettings) -> dict[str, Any]:
+        changed = await super()._update_settings(delta)
+        if "voice" in changed and is_given(self._settings.voice):
+            name = self._settings.voice
+            logger.info(f"{self}: loading voice {name!r}; it speaks from the next sentence on")
+            self._pending_engine = asyncio.create_task(asyncio.to_thread(_engine_for, name, self._device))
+        return changed
+
+    async def _switch_voice_if_ready(self) -> None:
+        """Between sentences: take a voice that finished loading; a failed load keeps the current voice."""
+        task = self._pending_engine
+        if task is None or not task.done():
+            return
+        self._pending_engine = None
+        try:
+            engine, name = task.result()
+        except Exception as exc:  # noqa: BLE001 - the pipeline keeps the voice it has
+            logger.error(f"{self}: voice switch failed, keeping the current voice: {exc}")
+            await self.push_error(f"voice switch failed: {exc}")
+            return
+        if self._warm_up:
+            await asyncio.to_thread(engine.warm_up)
+        old, self._engine = self._engine, engine
+        old.close()
+        logger.info(f"{self}: now speaking with {name!r}")
+
+    def _stream_options(self) -> dict[str, Any]:
+        options = dict(self._engine_options)
+        for name in ("language", "speed", "top_k", "top_p", "temperature"):
+            value = getattr(self._settings, name)
+            if is_given(value) and value is not None:
+                options[name] = value
+        return options
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+        await self._switch_voice_if_ready()
+        await self.start_tts_usage_metrics(text)
+        pushed = 0
+        resampler = None  # one per unit: engines differ in rate, and each unit's tail is flushed
+        try:
+            async for chunk in self._engine.stream(text, **self._stream_options()):
+                pcm16 = (np.clip(chunk.pcm, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+                if chunk.sample_rate != self.sample_rate:
+                    resampler = resampler or create_stream_resampler()
+                    pcm16 = await resampler.resample(pcm16, chunk.sample_rate, self.sample_rate)
+                if chunk.last and resampler is not None:
+                    pcm16 += await resampler.flush()
+                    resampler = None
+                if not pcm16:
+                    continue
+                await self.stop_ttfb_metrics()
+                pushed += 1
+                yield TTSAudioRawFrame(audio=pcm16, sample_rate=self.sample_rate, num_channels=1,
+                                       context_id=context_id)
+        except AgentTTSError as exc:
+            logger.error(f"{self}: {exc}")
+            yield ErrorFrame(error=str(exc))
+        finally:
+            await self.stop_ttfb_metrics()
+        if not pushed:
+            logger.debug(f"{self}: nothing to say in {text!r}")

@@ -1,0 +1,116 @@
+"""Child process of the barge-in test: the voice agent pipeline on PulseAudio null sinks.
+
+The agent answers a question in the bundled voice; while it speaks, speech is
+played into its microphone. Prints one JSON object: the VAD onsets, the
+interruptions, bot speaking times, the output device's played-block timeline,
+and every audio frame the TTS pushed (time and context).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import numpy as np
+import sounddevice
+import soxr
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    EndFrame,
+    InterruptionFrame,
+    LLMMessagesAppendFrame,
+    TTSAudioRawFrame,
+    VADUserStartedSpeakingFrame,
+)
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.workers.runner import WorkerRunner
+
+sys.path.insert(0, sys.argv[1])  # the repository's pipelines/
+import voice_agent  # noqa: E402
+
+from agent_tts.default_voice.engine import DefaultVoiceSynthesizer  # noqa: E402
+from agent_tts.pipecat.scripted_llm import ScriptedLLMService  # noqa: E402
+from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport  # noqa: E402
+from agent_tts.pipecat.tts_service import GPTSoVITSTTSService  # noqa: E402
+
+LONG_ANSWER = ("Your order shipped on Monday from our warehouse in Leeds. The courier collected it in the "
+               "afternoon, and it passed through the regional depot on Tuesday morning. It is now on the van "
+               "for your area, and the driver expects to reach you between two and four this afternoon.")
+SECOND_ANSWER = "Of course, what else would you like to know?"
+
+
+class Recorder(BaseObserver):
+    """Times of the frames the test judges by; TTS audio frames as (time, context) from the TTS itself."""
+
+    def __init__(self, tts) -> None:
+        super().__init__()
+        self.tts = tts
+        self.events: dict[str, list] = {"vad_onsets": [], "interruptions": [], "bot_started": [], "tts_audio": []}
+        self.seen: set[int] = set()
+        self.bot_started = asyncio.Event()
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        frame = data.frame
+        if frame.id in self.seen:
+            return
+        self.seen.add(frame.id)
+        now = time.perf_counter()
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self.events["vad_onsets"].append(now)
+        elif isinstance(frame, InterruptionFrame):
+            self.events["interruptions"].append(now)
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self.events["bot_started"].append(now)
+            self.bot_started.set()
+        elif isinstance(frame, TTSAudioRawFrame) and data.source is self.tts:
+            self.events["tts_audio"].append([now, frame.context_id])
+
+
+async def main() -> None:
+    engine = DefaultVoiceSynthesizer()
+    user_speech = soxr.resample(await engine.synthesize_async("Wait, I have another question for you."),
+                                engine.sample_rate, voice_agent.INPUT_RATE)
+    replies = iter([LONG_ANSWER, SECOND_ANSWER, SECOND_ANSWER])
+    llm = ScriptedLLMService(lambda _: next(replies), first_token_s=0.1, tokens_per_second=60)
+    params = voice_agent.transport_params("agent_mic_in", "agent_tts_capture", output_rate=engine.sample_rate)
+    params.keep_output_timeline = True
+    transport = SoundDeviceTransport(params)
+    tts = GPTSoVITSTTSService(voice=engine)
+    pipeline = voice_agent.build(transport, None, llm, tts)
+    recorder = Recorder(tts)
+    worker = PipelineWorker(pipeline, params=voice_agent.pipeline_params(params), observers=[recorder],
+                            cancel_on_idle_timeout=False)
+    result = {}
+
+    async def drive() -> None:
+        await asyncio.sleep(1.0)
+        await worker.queue_frame(LLMMessagesAppendFrame([{"role": "user", "content": "Where is my order?"}],
+                                                        run_llm=True))
+        await asyncio.wait_for(recorder.bot_started.wait(), timeout=30)
+        recorder.bot_started.clear()
+        await asyncio.sleep(1.5)
+        result["user_speech_started"] = time.perf_counter()
+        await asyncio.to_thread(sounddevice.play, user_speech.astype(np.float32), voice_agent.INPUT_RATE,
+                                device="agent_mic_out", blocking=True)
+        await asyncio.wait_for(recorder.bot_started.wait(), timeout=30)  # the next turn is answered
+        await asyncio.sleep(2.0)
+        await worker.queue_frame(EndFrame())
+
+    runner = WorkerRunner()
+    await runner.add_workers(worker)
+    await asyncio.gather(runner.run(), drive())
+    output = transport.output()
+    result.update(recorder.events)
+    result["timeline"] = [[block.dac_time, block.frames, block.audio_frames, block.filled]
+                          for block in output.timeline]
+    result["flushed_at"] = output.flushed_at
+    result["sample_rate"] = output.device_sample_rate
+    result["underruns"] = output.underruns
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

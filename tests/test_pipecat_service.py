@@ -1,0 +1,149 @@
+"""The pipecat TTS service, clause-first aggregator and WebRTC VAD, run in real pipecat pipelines (run_test)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import soxr
+from pipecat.audio.vad.vad_analyzer import VADParams, VADState
+from pipecat.frames.frames import (
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    MetricsFrame,
+    TTSAudioRawFrame,
+    TTSSpeakFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+    TTSUpdateSettingsFrame,
+)
+from pipecat.pipeline.worker import PipelineParams
+from pipecat.tests.utils import SleepFrame, run_test
+
+from agent_tts.conversation.scripted_llm import llm_tokens
+from agent_tts.default_voice.engine import DefaultVoiceSynthesizer
+from agent_tts.engine.synthesizer import Synthesizer
+from agent_tts.pipecat.clause_aggregator import ClauseFirstTextAggregator
+from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
+from agent_tts.pipecat.webrtc_vad import WebRTCVADAnalyzer
+from engine_support import write_fixture_voice
+
+
+def llm_reply(text: str) -> list:
+    return [LLMFullResponseStartFrame(), *[LLMTextFrame(token) for token in llm_tokens(text)],
+            LLMFullResponseEndFrame()]
+
+
+def audio_of(frames, context_ids=None) -> np.ndarray:
+    pcm = b"".join(f.audio for f in frames if isinstance(f, TTSAudioRawFrame)
+                   and (context_ids is None or f.context_id in context_ids))
+    return np.frombuffer(pcm, np.int16)
+
+
+@pytest.fixture(scope="module")
+def default_engine():
+    engine = DefaultVoiceSynthesizer(noise_scale=0.0, noise_w=0.0)
+    yield engine
+    engine.close()
+
+
+async def test_clause_first_aggregator_sends_the_first_clause_at_its_comma():
+    aggregator = ClauseFirstTextAggregator()
+    units = []
+    for token in llm_tokens("Sure thing, my friend, your order shipped on Monday. It arrives Friday."):
+        units += [a.text async for a in aggregator.aggregate(token)]
+    assert units == ["Sure thing, my friend,", "your order shipped on Monday."]
+    assert (await aggregator.flush()).text == "It arrives Friday."
+    chinese = [a.text async for a in aggregator.aggregate("您好，您的订单已经发货了，预计明天送到。")]
+    assert chinese[0] == "您好，您的订单已经发货了，"  # a new reply starts with a clause again
+    await aggregator.handle_interruption()
+    assert aggregator.text.text == "" and await aggregator.flush() is None
+
+
+async def test_service_streams_clause_first_audio_resampled_to_the_pipeline_rate(default_engine):
+    text = "Sure, I can help with that. Your order shipped on Monday, and it arrives on Friday."
+    tts = GPTSoVITSTTSService(voice=default_engine)
+    down, _ = await run_test(tts, frames_to_send=llm_reply(text), start_timeout=10,
+                             pipeline_params=PipelineParams(audio_out_sample_rate=16000, enable_metrics=True,
+                                                            enable_usage_metrics=True))
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert audio and all(f.sample_rate == 16000 and f.num_channels == 1 for f in audio)
+    spoken = [f.text for f in down if isinstance(f, TTSTextFrame)]
+    assert spoken[0] == "Sure, I can help with that."
+    expected_seconds = len(await default_engine.synthesize_async(text)) / 22050
+    # The same speech (units cut slightly differently change the pauses a little), at 16 kHz.
+    assert abs(len(audio_of(down)) / 16000 - expected_seconds) < 0.04 * expected_seconds
+    metrics = [d for f in down if isinstance(f, MetricsFrame) for d in f.data]
+    assert {type(d).__name__ for d in metrics} >= {"TTFBMetricsData", "ProcessingMetricsData", "TTSUsageMetricsData"}
+    assert tts.warm_up_seconds is not None and tts._stop_frame_timeout_s >= 3.0
+    assert isinstance(down[-1], (TTSStoppedFrame, LLMFullResponseEndFrame))
+
+
+async def test_interruption_stops_synthesis_and_nothing_of_the_turn_follows(default_engine):
+    tts = GPTSoVITSTTSService(voice=default_engine)
+    long_text = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 30))
+    frames = [TTSSpeakFrame(long_text), SleepFrame(sleep=0.6), InterruptionFrame(), SleepFrame(sleep=0.5),
+              TTSSpeakFrame("And the next turn is spoken."), SleepFrame(sleep=2.0)]
+    down, _ = await run_test(tts, frames_to_send=frames, start_timeout=10)
+    index = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    first_turn = {f.context_id for f in down[:index] if isinstance(f, TTSAudioRawFrame)}
+    after = [f for f in down[index:] if isinstance(f, TTSAudioRawFrame)]
+    assert first_turn and after and not [f for f in after if f.context_id in first_turn]
+    assert len(audio_of(down[:index])) / 24000 < 20  # far from the whole answer: it was cut short
+    assert not [t for t in threading.enumerate() if t.name.startswith("agent-tts-")]
+
+
+async def test_interruption_stops_the_gpt_sovits_engine_within_one_step(gsv_v2_fixture, tmp_path):
+    from agent_tts.voice import Voice
+
+    engine = Synthesizer(Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path)))
+    tts = GPTSoVITSTTSService(voice=engine, engine_options={"fixed_tokens": 400, "seed": 1}, warm_up=False)
+    frames = [TTSSpeakFrame("Hello there, this is a test of stopping."), SleepFrame(sleep=1.0), InterruptionFrame(),
+              SleepFrame(sleep=0.5), TTSSpeakFrame("Next."), SleepFrame(sleep=3.0)]
+    down, _ = await run_test(tts, frames_to_send=frames, start_timeout=10)
+    assert engine.steps_after_cancel <= 1
+    index = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    first_turn = {f.context_id for f in down[:index] if isinstance(f, TTSAudioRawFrame)}
+    assert not [f for f in down[index:] if isinstance(f, TTSAudioRawFrame) and f.context_id in first_turn]
+    assert [f for f in down[index:] if isinstance(f, TTSAudioRawFrame)]
+
+
+async def test_voice_switch_takes_effect_between_sentences(default_engine, gsv_v2_fixture, tmp_path):
+    voice_file = write_fixture_voice(gsv_v2_fixture, tmp_path)
+    tts = GPTSoVITSTTSService(voice=default_engine, engine_options={"fixed_tokens_per_phone": 2.0, "seed": 3})
+    frames = [TTSSpeakFrame("The first sentence is in the default voice."),
+              TTSUpdateSettingsFrame(delta=GPTSoVITSTTSService.Settings(voice=str(voice_file))),
+              SleepFrame(sleep=4.0), TTSSpeakFrame("This one is in the new voice."), SleepFrame(sleep=3.0)]
+    down, _ = await run_test(tts, frames_to_send=frames, start_timeout=10)
+    assert isinstance(tts.engine, Synthesizer) and tts.engine.voice.name == "fixture"
+    contexts = list(dict.fromkeys(f.context_id for f in down if isinstance(f, TTSAudioRawFrame)))
+    assert len(contexts) == 2
+    first = audio_of(down, {contexts[0]})
+    reference = soxr.resample(await default_engine.synthesize_async("The first sentence is in the default voice."),
+                              22050, 24000)
+    assert abs(len(first) - len(reference)) < 0.02 * len(reference)  # the first sentence was not cut or switched
+
+
+def test_webrtc_vad_hears_speech_and_not_silence(default_engine):
+    import asyncio
+
+    speech = soxr.resample(asyncio.run(default_engine.synthesize_async("Hello there, can you hear me speaking?")),
+                           22050, 16000)
+    pcm = (np.concatenate([np.zeros(8000), speech, np.zeros(16000)]) * 32767).astype(np.int16).tobytes()
+    for mode in (0, 3):
+        vad = WebRTCVADAnalyzer(mode=mode, frame_ms=20, params=VADParams(start_secs=0.1, stop_secs=0.3))
+        vad.set_sample_rate(16000)
+        step = vad.num_frames_required() * 2
+        states = [vad._run_analyzer(pcm[i:i + step]) for i in range(0, len(pcm) - step, step)]
+        assert states[:20] == [VADState.QUIET] * 20  # half a second of silence
+        assert VADState.SPEAKING in states and states[-1] == VADState.QUIET
+    with pytest.raises(ValueError, match="8000, 16000, 32000 or 48000"):
+        WebRTCVADAnalyzer().set_sample_rate(22050)
+    with pytest.raises(ValueError):
+        WebRTCVADAnalyzer(mode=5)
+    analyzer = WebRTCVADAnalyzer(frame_ms=30, sample_rate=48000)
+    analyzer.set_sample_rate(48000)
+    assert analyzer.num_frames_required() == 1440
