@@ -121,3 +121,19 @@ def test_the_readme_first_command_speaks_offline_into_a_wav_without_a_sound_devi
     assert completed.stdout.count("first audio") == len(DEFAULT_SCRIPT) + 1
     audio, rate = soundfile.read(tmp_path / "conversation.wav")
     assert rate == 22050 and len(audio) / rate > 10
+
+
+def test_say_streams_arguments_and_stdin_into_a_wav(tmp_path):
+    env = {"AGENT_TTS_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "agent_tts.cli.main", "say", "--out"]
+    completed = subprocess.run([*command, "args.wav", "Good morning, everyone. The meeting starts at ten."],
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert "first audio after" in completed.stderr
+    completed = subprocess.run([*command, "stdin.wav", "-"], input="Thanks for waiting.\nYour table is ready.\n",
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    for name, text in (("args.wav", "good morning everyone the meeting starts at ten"),
+                       ("stdin.wav", "thanks for waiting your table is ready")):
+        audio, rate = soundfile.read(tmp_path / name, dtype="float32")
+        assert align(text.split(), words(transcribe(audio, rate))).wer <= 0.2

@@ -147,3 +147,17 @@ def test_webrtc_vad_hears_speech_and_not_silence(default_engine):
     analyzer = WebRTCVADAnalyzer(frame_ms=30, sample_rate=48000)
     analyzer.set_sample_rate(48000)
     assert analyzer.num_frames_required() == 1440
+
+
+async def test_empty_deltas_a_stalling_llm_and_emoji_only_replies_keep_the_pipeline_running(default_engine):
+    tts = GPTSoVITSTTSService(voice=default_engine)
+    frames = [LLMFullResponseStartFrame(), LLMTextFrame(""), LLMTextFrame(" "), LLMTextFrame("Hello there,"),
+              LLMTextFrame(""), SleepFrame(sleep=3.5),  # the LLM stalls longer than the stop-frame timeout
+              LLMTextFrame(" my friend. How are"), LLMTextFrame(" you?"), LLMFullResponseEndFrame()]
+    for _ in range(4):  # more emoji-only replies in a row than pipecat's default tolerance of silent turns
+        frames += llm_reply("🙂🙂🙂 👍")
+    frames += [*llm_reply("And I still speak."), SleepFrame(sleep=1.0)]
+    down, _ = await run_test(tts, frames_to_send=frames, start_timeout=10)
+    spoken = [f.text for f in down if isinstance(f, TTSTextFrame)]
+    assert spoken == ["Hello there, my friend.", "How are you?", "And I still speak."]
+    assert tts.is_usable and not [f for f in down if type(f).__name__ == "ErrorFrame"]

@@ -62,6 +62,15 @@ def _open_error(kind: str, device, rate: int, exc: Exception) -> str:
     return (f"sound {kind} unavailable ({name} at {rate} Hz: {exc}); list devices with: python -m sounddevice")
 
 
+def _close_stream(stream) -> None:
+    if stream is not None:
+        try:
+            stream.abort()
+            stream.close()
+        except Exception:  # noqa: BLE001 - the device may be gone already
+            pass
+
+
 class SoundDeviceOutputTransport(BaseOutputTransport):
     """Plays the pipeline's audio on a sounddevice output stream through a ring buffer."""
 
@@ -229,12 +238,7 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
 
     def _close(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # noqa: BLE001 - the device may be gone
-                pass
+        _close_stream(stream)
 
     async def stop(self, frame) -> None:
         await super().stop(frame)
@@ -289,12 +293,7 @@ class SoundDeviceInputTransport(BaseInputTransport):
 
     def _close(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # noqa: BLE001
-                pass
+        _close_stream(stream)
 
     async def stop(self, frame) -> None:
         self._close()

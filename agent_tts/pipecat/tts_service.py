@@ -65,6 +65,14 @@ def _engine_for(voice: Any, device: str) -> tuple[UnitStreamEngine, str]:
     return choice.engine, voice or ("default" if choice.is_default_voice else "registered default")
 
 
+async def _drop_unspeakable(text: str, text_type: str) -> str:
+    """Empty for text without a letter or digit in any script, so pipecat skips it."""
+    if any(char.isalnum() for char in text):
+        return text
+    logger.debug(f"agent-tts: nothing to say in {text!r}; skipped")
+    return ""
+
+
 class GPTSoVITSTTSService(TTSService):
     """Streams speech from agent-tts into a pipecat pipeline, clause by clause, with barge-in."""
 
@@ -81,6 +89,10 @@ class GPTSoVITSTTSService(TTSService):
                                  temperature=1.0)
         if settings is not None:
             defaults.apply_update(settings)
+        # Text with nothing to say (emoji, markup) never reaches the engine; a unit that still yields no audio
+        # (say, Cyrillic for a Chinese voice) is not a broken service, so pipecat must not write it off.
+        kwargs.setdefault("max_consecutive_zero_audio_contexts", 0)
+        kwargs["text_transforms"] = [("*", _drop_unspeakable), *kwargs.get("text_transforms", [])]
         super().__init__(push_start_frame=True, push_stop_frames=True, settings=defaults, **kwargs)
         self._text_aggregator = ClauseFirstTextAggregator(segmenter)
         self._engine = engine
