@@ -38,7 +38,7 @@ class TeeEngine:
 async def main(folder: Path) -> None:
     engine = TeeEngine(DefaultVoiceSynthesizer())
     # The file device is not paced: holding each turn until it is complete keeps the file free of underrun silence.
-    player = Player(engine.engine.sample_rate, prebuffer_seconds=600, keep_timeline=True)
+    player = Player(engine.engine.sample_rate, prebuffer_seconds=600, keep_timeline=True, keep_running=False)
     llm = ScriptedLLM(first_token_s=0.0, tokens_per_second=400)
     turns = []
     for turn in DEFAULT_SCRIPT:

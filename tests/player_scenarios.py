@@ -22,7 +22,7 @@ def tone(freq: float, seconds: float, rate: int, level: float = 0.5) -> np.ndarr
 
 
 async def resample() -> dict:
-    player = Player(22050, prebuffer_seconds=10)
+    player = Player(22050, prebuffer_seconds=10, keep_running=False)  # a file device has no clock
 
     async def chunks():
         for piece in np.split(tone(440, 1.0, 32000), 4):
@@ -33,7 +33,7 @@ async def resample() -> dict:
 
 
 async def stop_then_next_turn() -> dict:
-    player = Player(22050, prebuffer_seconds=0.05, keep_timeline=True)
+    player = Player(22050, prebuffer_seconds=0.05, keep_timeline=True, keep_running=False)
 
     async def chunks():
         yield chunk(tone(440, 0.5, 22050), 22050)
@@ -52,6 +52,38 @@ async def stop_then_next_turn() -> dict:
     return {"first": {"stopped": first.stopped, "played_seconds": first.played_seconds},
             "second": {"stopped": second.stopped, "played_seconds": second.played_seconds},
             "segments_before_second_turn": kinds_after_stop}
+
+
+async def stop_in_real_time() -> dict:
+    """A 5 s tone on a real-time device, stopped after about one second of sound; then a 0.5 s turn."""
+    player = Player(22050, device="agent_tts_capture", prebuffer_seconds=0.05)
+    player.open()
+    await asyncio.sleep(2.5)  # PulseAudio's ALSA plugin takes up to 2 s to settle after a stream starts
+
+    async def chunks():
+        for piece in np.split(tone(440, 5.0, 22050), 10):
+            yield chunk(piece, 22050)
+
+    async def stop_later():
+        while player._turn is None or player._turn.stats.first_sound is None:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(1.0)
+        handed = player._turn.stats.played_seconds
+        player.stop()
+        return handed
+
+    stopper = asyncio.create_task(stop_later())
+    stats = await player.play(chunks())
+    handed_before_stop = await stopper
+    await asyncio.sleep(0.5)
+
+    async def next_turn():
+        yield chunk(tone(660, 0.5, 22050), 22050)
+    second = await player.play(next_turn())
+    player.close()
+    return {"handed_before_stop": handed_before_stop, "block_seconds": player.blocksize / 22050,
+            "played_seconds": stats.played_seconds, "second_turn_sound_after_s": second.first_sound - second.started,
+            "second_turn_played_seconds": second.played_seconds}
 
 
 def no_device() -> dict:

@@ -30,7 +30,7 @@ async def _collect(synthesizer: Synthesizer, text, **options) -> list:
 
 
 def _worker_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == "agent-tts-synthesizer"]
+    return [thread for thread in threading.enumerate() if thread.name.startswith("agent-tts-")]
 
 
 @pytest.mark.parametrize("noise_scale", [0.0, 0.5])
@@ -163,3 +163,17 @@ async def test_a_failing_text_source_ends_the_stream_with_its_error(voice):
     with pytest.raises(AgentTTSError, match="text source failed: LLM connection reset"):
         await _collect(Synthesizer(voice), broken_llm(), seed=1, fixed_tokens=20)
     assert not _worker_threads()
+
+
+async def test_int8_precision_quantizes_the_linear_layers_and_still_speaks(gsv_v2_fixture, tmp_path, voice):
+    int8 = Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path), precision="int8")
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    assert isinstance(int8.gpt.ar_predict_layer, DynamicQuantizedLinear)
+    assert isinstance(int8.gpt.h.layers[0].linear1, DynamicQuantizedLinear)
+    options = dict(seed=5, fixed_tokens=60)
+    first = np.concatenate([c.pcm for c in await _collect(Synthesizer(int8), "你好，欢迎光临。", **options)])
+    again = np.concatenate([c.pcm for c in await _collect(Synthesizer(int8), "你好，欢迎光临。", **options)])
+    assert np.array_equal(first, again) and np.abs(first).max() > 0
+    with pytest.raises(AgentTTSError, match="precision"):
+        Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path, "other"), precision="fp8")

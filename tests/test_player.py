@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from pulse_support import pulse_null_sinks
 from system_support import alsa_wav_device
 
 HERE = Path(__file__).resolve().parent
@@ -48,3 +49,20 @@ def test_no_sound_device_is_one_clear_error(tmp_path):
     (tmp_path / "alsa" / "asoundrc").write_text("pcm.!default { type hw; card 97 }\n")
     result = run_scenario("no_device", {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
     assert result["error"] and "python -m sounddevice" in result["error"] and "\n" not in result["error"]
+
+
+def test_stop_silences_a_real_time_device_within_one_block_and_the_next_turn_starts_at_once(tmp_path):
+    played_path = tmp_path / "played.wav"
+    with pulse_null_sinks(tmp_path, played_path) as env:
+        result = run_scenario("stop_in_real_time", env)
+    # Audio handed to the device after stop(): at most the block being filled at that moment.
+    after_stop = result["played_seconds"] - result["handed_before_stop"]
+    print(f"audio after stop(): {1000 * after_stop:.1f} ms (block {1000 * result['block_seconds']:.0f} ms)")
+    assert after_stop <= result["block_seconds"] + 1e-9
+    played, rate = soundfile.read(played_path)
+    audible = np.flatnonzero(np.abs(played) > 0.01)
+    first_turn = audible[:np.argmax(np.diff(audible) > 0.2 * rate) + 1]
+    assert abs((first_turn[-1] - first_turn[0] + 1) / rate - result["played_seconds"]) < 0.01
+    assert 0.9 < result["played_seconds"] < 1.2
+    # The device kept running: the next turn is heard at once, whole.
+    assert result["second_turn_sound_after_s"] < 0.2 and abs(result["second_turn_played_seconds"] - 0.5) < 1e-3

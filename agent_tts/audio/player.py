@@ -74,14 +74,21 @@ class Player:
     `device` is a sounddevice index or (part of) a name; None is the default
     output. `timeline` keeps the device's output as segments of audio, idle
     silence and underrun silence, for checking what was actually played.
+    `keep_running=False` stops the device between turns (for devices without a
+    clock, like an ALSA file device).
     """
 
     def __init__(self, sample_rate: int, device: int | str | None = None, block_seconds: float = BLOCK_SECONDS,
-                 prebuffer_seconds: float | None = None, keep_timeline: bool = False) -> None:
+                 prebuffer_seconds: float | None = None, keep_timeline: bool = False,
+                 keep_running: bool = True) -> None:
         self.sample_rate = sample_rate
         self.device = device
         self.blocksize = max(1, int(sample_rate * block_seconds))
         self.fixed_prebuffer = prebuffer_seconds
+        # A real device keeps running between turns (playing silence): restarting a stream costs PulseAudio's
+        # ALSA plugin a stall of up to 2 s. A device with no clock of its own (a WAV-file device) must be
+        # stopped between turns instead, or it spins.
+        self.keep_running = keep_running
         self.measured_rtf: float | None = None
         self.timeline: list[_Segment] | None = [] if keep_timeline else None
         self._lock = threading.Lock()
@@ -90,6 +97,7 @@ class Player:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream = None
         self._failure: str | None = None
+        self._stopping = False
 
     # -- device -------------------------------------------------------------------------------
 
@@ -105,13 +113,17 @@ class Player:
             self._stream = sounddevice.OutputStream(
                 samplerate=self.sample_rate, blocksize=self.blocksize, device=self.device, channels=1,
                 dtype="float32", callback=self._callback, finished_callback=self._finished, latency="low")
+            if self.keep_running:
+                self._stream.start()
         except (sounddevice.PortAudioError, ValueError) as exc:
             self._stream = None
             raise AudioDeviceError(f"cannot open the sound output {self.device if self.device is not None else 'default'!r}"
                                    f" at {self.sample_rate} Hz: {exc}. List devices with: python -m sounddevice") from None
         self._failure = None
+        self._stopping = False
 
     def close(self) -> None:
+        self._stopping = True
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
@@ -128,6 +140,9 @@ class Player:
         self.close()
 
     def _finished(self) -> None:
+        if self.keep_running and self._stream is not None and not self._stopping:
+            self._fail("the sound device stopped")
+            return
         turn = self._turn
         if turn is not None:
             self._signal_done(turn)
@@ -148,6 +163,8 @@ class Player:
             if len(self._buffer) < turn.prebuffer_frames and not turn.ended:
                 return
             turn.playing = True
+        if self.keep_running:
+            return
         try:
             if not self._stream.stopped:
                 self._stream.stop()
@@ -167,8 +184,10 @@ class Player:
             out[:take] = self._buffer[:take]
             out[take:] = 0
             self._buffer = self._buffer[take:]
-            if turn is None:
+            if turn is None or not turn.playing:
                 self._record("idle", frames)
+                if self.keep_running:
+                    return
                 raise sounddevice.CallbackStop
             if take:
                 self._record("audio", take)
@@ -179,6 +198,10 @@ class Player:
             if take < frames:
                 if turn.ended:
                     self._record("idle", frames - take)
+                    turn.playing = False
+                    if self.keep_running:
+                        self._signal_done(turn)
+                        return
                     raise sounddevice.CallbackStop
                 self._record("underrun", frames - take)
                 turn.stats.underruns += 1
@@ -284,7 +307,8 @@ class Player:
             if turn is not None:
                 turn.stats.stopped = True
                 turn.ended = True
-        if self._stream is not None:
+                turn.playing = False
+        if self._stream is not None and not self.keep_running:
             try:
                 self._stream.abort()
             except Exception:  # noqa: BLE001 - the device may be gone already

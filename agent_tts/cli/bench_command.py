@@ -32,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", type=int, default=20, help="first-audio runs per case and path (default 20)")
     parser.add_argument("--full-runs", type=int, default=2, help="complete runs per case and path for RTF (default 2)")
     parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                        help="int8: dynamic int8 linear weights for the GPT and BERT (CPU only)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.set_defaults(handler=run)
 
@@ -113,13 +115,14 @@ def run(args: argparse.Namespace) -> int:
             toml = write_synthetic_voice(Path(tmp) / "voice")
             _say(f"  done in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
-        voice = Voice.load(toml, device=args.device)
+        voice = Voice.load(toml, device=args.device, precision=args.precision)
         _say(f"voice loaded in {time.perf_counter() - started:.1f} s")
     voice.frontend.warm_up()
     synthesizer = Synthesizer(voice)
     asyncio.run(_stream_full(synthesizer, "你好，很高兴认识你。", seed=0))  # warm-up
 
-    figures: dict = {"device": args.device, "torch": torch.__version__, "tokens_per_phone": TOKENS_PER_PHONE,
+    figures: dict = {"device": args.device, "precision": args.precision, "torch": torch.__version__,
+                     "tokens_per_phone": TOKENS_PER_PHONE,
                      "machine": _machine(args.device)}
     for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
         _say(f"{name}: {args.runs} first-audio runs per path ...")

@@ -36,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     choice = open_engine(args.voice)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
+    # The device starts while the engine warms up: some sound servers take a moment to settle.
+    output = open_output(choice.engine.sample_rate, args.out, args.device, FALLBACK_WAV)
     choice.engine.warm_up()
     print(f"agent-tts: ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    output = open_output(choice.engine.sample_rate, args.out, args.device, FALLBACK_WAV)
     try:
         reports = asyncio.run(run_conversation(choice.engine, DEFAULT_SCRIPT, output,
                                                ScriptedLLM(tokens_per_second=args.tokens_per_second)))

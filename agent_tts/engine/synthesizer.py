@@ -109,7 +109,7 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
             target_bert = phone_level_bert(voice.bert, phonemes).to(voice.device)
             bert_done = time.perf_counter()
             phone_ids = torch.tensor([voice.ref_phonemes.phone_ids + phonemes.phone_ids], device=voice.device)
-            bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None].to(voice.gpt.ar_predict_layer.weight.dtype)
+            bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None].to(voice.gpt.compute_dtype)
             decode = decode_options(options, len(phonemes.phones))
             decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.device),
                                      voice.ge, plan=options.chunk_plan, speed=options.speed,

@@ -184,8 +184,13 @@ class Text2SemanticModel(nn.Module):
         self.h = Transformer(config)
         self.ar_predict_layer = nn.Linear(config.hidden_dim, config.vocab_size, bias=False)
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype activations and the KV cache use (the embeddings' dtype; linear layers may be int8)."""
+        return self.ar_audio_embedding.word_embeddings.weight.dtype
+
     def new_cache(self, max_len: int, batch: int = 1) -> KVCache:
-        weight = self.ar_predict_layer.weight
+        weight = self.ar_audio_embedding.word_embeddings.weight
         return KVCache(self.config, max_len, batch, device=weight.device, dtype=weight.dtype)
 
     def embed_text(self, phone_ids: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
