@@ -106,7 +106,7 @@ async def main() -> None:
     result.update(recorder.events)
     result["timeline"] = [[block.dac_time, block.frames, block.audio_frames, block.filled]
                           for block in output.timeline]
-    result["flushed_at"] = output.flushed_at
+    result["flushed_at"] = list(output.flushed_at)
     result["sample_rate"] = output.device_sample_rate
     result["underruns"] = output.underruns
     print(json.dumps(result))

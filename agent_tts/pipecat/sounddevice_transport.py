@@ -40,9 +40,6 @@ class SoundDeviceTransportParams(TransportParams):
     output_device: int | str | None = None
     block_ms: int = 20
     output_buffer_ms: int = 60
-    # Pause the output device after this much silence, resumed by the next audio; None: never (real devices).
-    # A device that is not paced by a clock (an ALSA file device in tests) needs a pause, or it spins.
-    output_idle_pause_ms: int | None = None
     keep_output_timeline: bool = False
 
 
@@ -87,13 +84,11 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed = False
         self._had_audio = False
-        self._idle_frames = 0
-        self._paused = False
         self._starved_at: float | None = None
         self.underruns = 0
         self.played_frames = 0
         self.flushes = 0
-        self.flushed_at: list[float] = []
+        self.flushed_at: deque[float] = deque(maxlen=1000)
         self.timeline: deque[PlayedBlock] | None = deque(maxlen=100_000) if params.keep_output_timeline else None
 
     @property
@@ -142,12 +137,9 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
             self._resampler = soxr.ResampleStream(rate, self._device_rate, 1, dtype="int16")
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
-        import sounddevice
-
         out = outdata[:, 0]
         with self._lock:
             take = min(frames, len(self._buffer))
-            self._idle_frames = 0 if take else self._idle_frames + frames
             out[:take] = self._buffer[:take]
             out[take:] = 0
             self._buffer = self._buffer[take:]
@@ -155,24 +147,17 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
                 self._starved_at = time.perf_counter()
             self._had_audio = take == frames
             self.played_frames += take
-            pause_ms = self._params.output_idle_pause_ms
-            if pause_ms is not None and self._idle_frames and self._idle_frames * 1000 >= pause_ms * self._device_rate:
-                self._paused = True
         if self.timeline is not None:
             now = time.perf_counter()
             dac = now + max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
             self.timeline.append(PlayedBlock(now, dac, frames, take))
         if self._loop is not None and len(self._buffer) <= self._high_water():
             self._loop.call_soon_threadsafe(self._room.set)
-        if self._paused:
-            raise sounddevice.CallbackStop
 
     def _high_water(self) -> int:
         return self._device_rate * self._params.output_buffer_ms // 1000
 
     def _finished(self) -> None:
-        if self._paused:
-            return
         if self._stream is not None and not self._failed:
             self._failed = True
             logger.error(f"{self}: the sound output stopped (device gone?); audio will be dropped")
@@ -193,9 +178,6 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
                 self.underruns += 1
             self._starved_at = None
             self._buffer = np.concatenate([self._buffer, pcm])
-            resume = self._paused
-        if resume:
-            self._resume()
         while not self._failed:
             with self._lock:
                 if len(self._buffer) <= self._high_water():
@@ -204,22 +186,9 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
             try:
                 await asyncio.wait_for(self._room.wait(), timeout=1.0)
             except TimeoutError:
-                if not self._stream.active and not self._paused:
+                if not self._stream.active:
                     self._finished()
         return True
-
-    def _resume(self) -> None:
-        try:
-            if not self._stream.stopped:
-                self._stream.abort()  # it only has silence left to play
-            with self._lock:
-                self._paused = False
-                self._idle_frames = 0
-            self._stream.start()
-        except Exception as exc:  # noqa: BLE001 - the device disappeared while paused
-            self._paused = False
-            self._failed = True
-            logger.error(f"{self}: the sound output cannot resume ({exc}); audio will be dropped")
 
     def flush(self) -> None:
         """Drop everything queued for the device (barge-in)."""
