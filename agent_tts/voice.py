@@ -116,6 +116,22 @@ class VoiceSpec:
         )
 
     @classmethod
+    def with_pretrained(cls, name: str, gpt: Path, sovits: Path, ref_audio: Path, ref_text: str, ref_language: str,
+                        pretrained: Path) -> "VoiceSpec":
+        """A spec whose HuBERT and BERT folders are the official ones inside `pretrained`."""
+        return cls(name, Path(gpt), Path(sovits), Path(ref_audio), ref_text, ref_language,
+                   Path(pretrained) / HUBERT_FOLDER, Path(pretrained) / BERT_FOLDER)
+
+    def to_toml(self) -> str:
+        """The spec as a voice TOML file, with absolute paths."""
+        def quoted(value: str) -> str:
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        fields = {"name": self.name, "gpt": self.gpt.resolve(), "sovits": self.sovits.resolve(),
+                  "ref_audio": self.ref_audio.resolve(), "ref_text": self.ref_text, "ref_language": self.ref_language,
+                  "hubert": self.hubert.resolve(), "bert": self.bert.resolve()}
+        return "".join(f"{key} = {quoted(str(value))}\n" for key, value in fields.items())
+
+    @classmethod
     def by_name(cls, name: str, voices_dir: str | Path | None = None) -> "VoiceSpec":
         folder = Path(voices_dir) if voices_dir is not None else default_voices_dir()
         path = folder / f"{name}.toml"

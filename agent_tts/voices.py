@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent_tts.errors import AgentTTSError
-from agent_tts.voice import BERT_FOLDER, HUBERT_FOLDER, Voice, VoiceSpec, default_voices_dir
+from agent_tts.voice import Voice, VoiceSpec, default_voices_dir
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_FILE = "default"
@@ -30,33 +29,6 @@ def default_pretrained_dir() -> Path:
         return Path(home) / "pretrained_models"
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data) / "agent-tts" / "pretrained_models"
-
-
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-@dataclass(frozen=True)
-class NewVoice:
-    """What `voices add` is given."""
-
-    name: str
-    gpt: Path
-    sovits: Path
-    ref_audio: Path
-    ref_text: str
-    ref_language: str
-    pretrained: Path
-
-    def toml(self) -> str:
-        lines = [f"name = {_toml_string(self.name)}",
-                 f"gpt = {_toml_string(str(self.gpt.resolve()))}",
-                 f"sovits = {_toml_string(str(self.sovits.resolve()))}",
-                 f"ref_audio = {_toml_string(str(self.ref_audio.resolve()))}",
-                 f"ref_text = {_toml_string(self.ref_text)}",
-                 f"ref_language = {_toml_string(self.ref_language)}",
-                 f"pretrained = {_toml_string(str(self.pretrained.resolve()))}"]
-        return "\n".join(lines) + "\n"
 
 
 class VoiceRegistry:
@@ -89,7 +61,7 @@ class VoiceRegistry:
             raise AgentTTSError(f"no voice named {name!r} (known: {', '.join(self.names()) or 'none'})")
         (self.folder / DEFAULT_FILE).write_text(name + "\n", encoding="utf-8")
 
-    def add(self, voice: NewVoice, make_default: bool = False, replace: bool = False, validate: bool = True) -> Path:
+    def add(self, voice: VoiceSpec, make_default: bool = False, replace: bool = False, validate: bool = True) -> Path:
         """Register a voice after loading it once; the first voice added becomes the default."""
         if not NAME_PATTERN.match(voice.name):
             raise AgentTTSError(f"voice name {voice.name!r}: use letters, digits, '_', '-' or '.' (at most 64)")
@@ -99,15 +71,15 @@ class VoiceRegistry:
         for label, path in (("--gpt", voice.gpt), ("--sovits", voice.sovits), ("--ref", voice.ref_audio)):
             if not path.is_file():
                 raise AgentTTSError(f"{label} {path}: file not found")
-        for folder in (HUBERT_FOLDER, BERT_FOLDER):
-            if not (voice.pretrained / folder).is_dir():
-                raise AgentTTSError(f"{voice.pretrained} has no {folder}/: pass --pretrained DIR, "
+        for folder in (voice.hubert, voice.bert):
+            if not folder.is_dir():
+                raise AgentTTSError(f"{folder.parent} has no {folder.name}/: pass --pretrained DIR, "
                                     "or fetch the official folders with: agent-tts download")
         self.folder.mkdir(parents=True, exist_ok=True)
         had_voices = bool(self.names())
         with tempfile.NamedTemporaryFile("w", suffix=".toml", dir=self.folder, delete=False,
                                          encoding="utf-8") as handle:
-            handle.write(voice.toml())
+            handle.write(voice.to_toml())
             staged = Path(handle.name)
         try:
             if validate:

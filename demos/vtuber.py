@@ -27,19 +27,15 @@ from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker  # noqa: E402
 from pipecat.workers.runner import WorkerRunner  # noqa: E402
 
+from agent_tts.audio.devices import device_choice  # noqa: E402
 from agent_tts.chat_queue import ChatQueue, Verdict  # noqa: E402
+from agent_tts.conversation.stdin import stdin_lines  # noqa: E402
 from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport, SoundDeviceTransportParams  # noqa: E402
 from agent_tts.pipecat.tts_service import GPTSoVITSTTSService  # noqa: E402
 from agent_tts.pipecat.turn_timing import TurnTimer  # noqa: E402
 from llm_to_speaker import TurnDone  # noqa: E402
 
 OUTPUT_RATE = 24000
-
-
-async def stdin_lines() -> AsyncIterator[str]:
-    loop = asyncio.get_running_loop()
-    while line := await loop.run_in_executor(None, sys.stdin.readline):
-        yield line
 
 
 async def file_lines(path: Path, poll_s: float = 0.2) -> AsyncIterator[str]:
@@ -115,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-device", help="speaker name or index")
     args = parser.parse_args(argv)
     lines = file_lines(args.file) if args.file else websocket_lines(args.websocket) if args.websocket else stdin_lines()
-    device = int(args.output_device) if (args.output_device or "").isdigit() else args.output_device
+    device = device_choice(args.output_device)
     transport = SoundDeviceTransport(SoundDeviceTransportParams(
         audio_out_enabled=True, audio_out_sample_rate=OUTPUT_RATE, output_device=device))
     print("agent-tts VTuber voice: type chat lines as 'user: message' ($5 ... or !say ... go first); Ctrl-D ends",

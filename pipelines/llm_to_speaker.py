@@ -24,6 +24,8 @@ from pipecat.processors.aggregators.llm_response_universal import LLMContextAggr
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
+from agent_tts.audio.devices import device_choice
+from agent_tts.conversation.stdin import stdin_lines
 from agent_tts.pipecat.services import SYSTEM_PROMPT, make_llm
 from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport, SoundDeviceTransportParams
 from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
@@ -55,8 +57,7 @@ def build(tts: GPTSoVITSTTSService, llm: FrameProcessor, transport: SoundDeviceT
 
 async def stdin_prompts() -> AsyncIterator[str]:
     """Non-empty lines of standard input, as they are typed."""
-    loop = asyncio.get_running_loop()
-    while line := await loop.run_in_executor(None, sys.stdin.readline):
+    async for line in stdin_lines():
         if line.strip():
             yield line.strip()
 
@@ -104,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prompts = [p for p in args.prompts if p != "-"] or stdin_prompts()
     params = SoundDeviceTransportParams(audio_out_enabled=True, audio_out_sample_rate=args.sample_rate,
-                                        output_device=int(args.output_device) if (args.output_device or "").isdigit()
-                                        else args.output_device)
+                                        output_device=device_choice(args.output_device))
     tts = GPTSoVITSTTSService(voice=args.voice)
     asyncio.run(speak_prompts(prompts, tts, make_llm(args.llm_url, args.llm_model), SoundDeviceTransport(params),
                               TurnTimer()))

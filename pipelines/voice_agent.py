@@ -28,6 +28,7 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import Speec
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
+from agent_tts.audio.devices import device_choice
 from agent_tts.pipecat.services import SYSTEM_PROMPT, make_llm, make_stt
 from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport, SoundDeviceTransportParams
 from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
@@ -56,12 +57,10 @@ def build(transport: SoundDeviceTransport, stt: FrameProcessor | None, llm: Fram
 
 
 def transport_params(input_device=None, output_device=None, output_rate: int = 24000) -> SoundDeviceTransportParams:
-    def device(value):
-        return int(value) if isinstance(value, str) and value.isdigit() else value
     # 10 ms device blocks: on barge-in at most a few blocks already handed to the device still play.
     return SoundDeviceTransportParams(audio_in_enabled=True, audio_in_sample_rate=INPUT_RATE,
                                       audio_out_enabled=True, audio_out_sample_rate=output_rate,
-                                      input_device=device(input_device), output_device=device(output_device),
+                                      input_device=device_choice(input_device), output_device=device_choice(output_device),
                                       block_ms=10)
 
 

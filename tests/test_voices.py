@@ -9,16 +9,17 @@ from agent_tts.default_voice.engine import DefaultVoiceSynthesizer
 from agent_tts.engine.synthesizer import Synthesizer
 from agent_tts.engines import open_engine
 from agent_tts.errors import AgentTTSError, CheckpointError
-from agent_tts.voices import NewVoice, VoiceRegistry
+from agent_tts.voice import VoiceSpec
+from agent_tts.voices import VoiceRegistry
 from engine_support import REFERENCE_TEXT
 
 
-def fixture_voice(root, name="alice", **changes) -> NewVoice:
+def fixture_voice(root, name="alice", **changes) -> VoiceSpec:
     fields = dict(name=name, gpt=root / "models" / "s1.ckpt", sovits=root / "models" / "s2.pth",
                   ref_audio=root / "ref" / "ref.wav", ref_text=REFERENCE_TEXT, ref_language="en",
                   pretrained=root / "pretrained")
     fields.update(changes)
-    return NewVoice(**fields)
+    return VoiceSpec.with_pretrained(**fields)
 
 
 def test_add_list_default_remove(gsv_v2_fixture, tmp_path):

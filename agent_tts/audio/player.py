@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agent_tts.audio.devices import close_stream, open_error
 from agent_tts.engine.unit_stream import AudioChunk
 from agent_tts.errors import AgentTTSError
 
@@ -47,10 +48,6 @@ class PlaybackStats:
     underrun_seconds: float = 0.0
     stopped: bool = False
     device_failed: bool = False
-
-    @property
-    def first_sound_s(self) -> float | None:
-        return None if self.first_sound is None else self.first_sound - self.started
 
 
 @dataclass
@@ -109,6 +106,7 @@ class Player:
             import sounddevice
         except OSError as exc:  # PortAudio itself is missing
             raise AudioDeviceError(f"sound output needs PortAudio ({exc}); on Debian: apt-get install libportaudio2")
+        self._callback_stop = sounddevice.CallbackStop  # the callback runs every block: no import there
         try:
             self._stream = sounddevice.OutputStream(
                 samplerate=self.sample_rate, blocksize=self.blocksize, device=self.device, channels=1,
@@ -117,20 +115,14 @@ class Player:
                 self._stream.start()
         except (sounddevice.PortAudioError, ValueError) as exc:
             self._stream = None
-            raise AudioDeviceError(f"cannot open the sound output {self.device if self.device is not None else 'default'!r}"
-                                   f" at {self.sample_rate} Hz: {exc}. List devices with: python -m sounddevice") from None
+            raise AudioDeviceError(open_error("output", self.device, self.sample_rate, exc)) from None
         self._failure = None
         self._stopping = False
 
     def close(self) -> None:
         self._stopping = True
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # noqa: BLE001 - the device may be gone already
-                pass
+        close_stream(stream)
 
     def __enter__(self) -> Player:
         self.open()
@@ -175,8 +167,6 @@ class Player:
     # -- the device callback (PortAudio's thread) ----------------------------------------------
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
-        import sounddevice
-
         out = outdata[:, 0]
         with self._lock:
             turn = self._turn
@@ -188,7 +178,7 @@ class Player:
                 self._record("idle", frames)
                 if self.keep_running:
                     return
-                raise sounddevice.CallbackStop
+                raise self._callback_stop
             if take:
                 self._record("audio", take)
                 if turn.stats.first_sound is None:
@@ -202,7 +192,7 @@ class Player:
                     if self.keep_running:
                         self._signal_done(turn)
                         return
-                    raise sounddevice.CallbackStop
+                    raise self._callback_stop
                 self._record("underrun", frames - take)
                 turn.stats.underruns += 1
                 turn.stats.underrun_seconds += (frames - take) / self.sample_rate

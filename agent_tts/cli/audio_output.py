@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from agent_tts.audio.devices import device_choice
 from agent_tts.audio.player import AudioDeviceError, Player
 from agent_tts.audio.wav_sink import WavSink
 
@@ -13,7 +14,7 @@ def open_output(sample_rate: int, out: str | None, device: str | None, fallback:
     """A `Player` on `device` (name or index), or a `WavSink` on `out`; with no usable device, `fallback`."""
     if out:
         return WavSink(out, sample_rate)
-    player = Player(sample_rate, device=int(device) if device and device.isdigit() else device)
+    player = Player(sample_rate, device=device_choice(device))
     try:
         player.open()
         return player

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 
 from agent_tts.audio.wav_sink import WavSink
 from agent_tts.cli.audio_output import open_output
+from agent_tts.conversation.stdin import stdin_lines
 from agent_tts.engines import open_engine
 from agent_tts.text.language_split import LANGUAGES
 
@@ -29,15 +29,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-async def _stdin_deltas() -> AsyncIterator[str]:
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            return
-        yield line
-
-
 def run(args: argparse.Namespace) -> int:
     choice = open_engine(args.voice)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
@@ -45,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     text = " ".join(args.text)
 
     async def speak() -> None:
-        source = _stdin_deltas() if text == "-" else text
+        source = stdin_lines() if text == "-" else text
         stats = await output.play(choice.engine.stream(source, language=args.language, speed=args.speed))
         if stats.first_audio is not None:
             print(f"agent-tts: first audio after {1000 * (stats.first_audio - stats.started):.0f} ms, "

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from agent_tts.text.language_split import LANGUAGES
-from agent_tts.voices import NewVoice, VoiceRegistry, default_pretrained_dir
+from agent_tts.voice import VoiceSpec
+from agent_tts.voices import VoiceRegistry, default_pretrained_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,9 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_add(args: argparse.Namespace) -> int:
     registry = VoiceRegistry()
     print(f"loading {args.name} to check it ...", flush=True)
-    path = registry.add(NewVoice(args.name, args.gpt, args.sovits, args.ref, args.ref_text, args.ref_language,
-                                 args.pretrained or default_pretrained_dir()),
-                        make_default=args.default, replace=args.replace)
+    spec = VoiceSpec.with_pretrained(args.name, args.gpt, args.sovits, args.ref, args.ref_text, args.ref_language,
+                                     args.pretrained or default_pretrained_dir())
+    path = registry.add(spec, make_default=args.default, replace=args.replace)
     print(f"added voice {args.name!r} ({path})" + (" as the default" if registry.default_name() == args.name else ""))
     return 0
 

@@ -59,6 +59,7 @@ class DefaultVoiceSynthesizer(UnitStreamEngine[SynthesisOptions]):
         self.noise_scale = noise_scale
         self.noise_w = noise_w
         self.sentence_pause_seconds = sentence_pause_seconds
+        self._warned_language = False
 
     def to_phonemes(self, text: str) -> tuple[str, int]:
         """Text -> (the voice's IPA string with clause punctuation, the number of speakable phonemes)."""
@@ -71,8 +72,9 @@ class DefaultVoiceSynthesizer(UnitStreamEngine[SynthesisOptions]):
         return phonemes, speakable
 
     def _prepare_unit(self, text: str, options: SynthesisOptions) -> tuple[tuple[str, bool], int]:
-        if options.language not in ("auto", "en"):
-            logger.warning("the default voice speaks English only; reading %r as English", text[:40])
+        if options.language not in ("auto", "en") and not self._warned_language:
+            self._warned_language = True
+            logger.warning("the default voice speaks English only; reading %s text as English", options.language)
         phonemes, speakable = self.to_phonemes(text)
         return (phonemes, text.rstrip()[-1:] in SENTENCE_END), speakable
 

@@ -28,6 +28,8 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 
+from agent_tts.audio.devices import close_stream, open_error
+
 
 # Audio arriving this soon after the device ran dry means the device starved mid-speech.
 UNDERRUN_WINDOW_S = 0.5
@@ -54,20 +56,6 @@ class PlayedBlock:
     audio_frames: int
 
 
-def _open_error(kind: str, device, rate: int, exc: Exception) -> str:
-    name = "the default device" if device is None else repr(device)
-    return (f"sound {kind} unavailable ({name} at {rate} Hz: {exc}); list devices with: python -m sounddevice")
-
-
-def _close_stream(stream) -> None:
-    if stream is not None:
-        try:
-            stream.abort()
-            stream.close()
-        except Exception:  # noqa: BLE001 - the device may be gone already
-            pass
-
-
 class SoundDeviceOutputTransport(BaseOutputTransport):
     """Plays the pipeline's audio on a sounddevice output stream through a ring buffer."""
 
@@ -81,14 +69,14 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
         self._lock = threading.Lock()
         self._buffer = np.zeros(0, np.int16)
         self._room = asyncio.Event()
+        self._writer_waiting = False  # the callback wakes the event loop only when a write waits for room
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed = False
         self._had_audio = False
         self._starved_at: float | None = None
         self.underruns = 0
         self.played_frames = 0
-        self.flushes = 0
-        self.flushed_at: deque[float] = deque(maxlen=1000)
+        self.flushed_at: deque[float] = deque(maxlen=1000)  # when each interruption emptied the buffer
         self.timeline: deque[PlayedBlock] | None = deque(maxlen=100_000) if params.keep_output_timeline else None
 
     @property
@@ -129,7 +117,7 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
                 self._stream = None
                 last_error = exc
         if self._stream is None:
-            logger.error(f"{self}: {_open_error('output', device, rate, last_error)}; audio will be dropped")
+            logger.error(f"{self}: {open_error('output', device, rate, last_error)}; audio will be dropped")
             self._failed = True
             return
         if self._device_rate != rate:
@@ -147,11 +135,14 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
                 self._starved_at = time.perf_counter()
             self._had_audio = take == frames
             self.played_frames += take
+            wake_writer = self._writer_waiting and len(self._buffer) <= self._high_water()
+            if wake_writer:
+                self._writer_waiting = False
         if self.timeline is not None:
             now = time.perf_counter()
             dac = now + max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
             self.timeline.append(PlayedBlock(now, dac, frames, take))
-        if self._loop is not None and len(self._buffer) <= self._high_water():
+        if wake_writer and self._loop is not None:
             self._loop.call_soon_threadsafe(self._room.set)
 
     def _high_water(self) -> int:
@@ -183,6 +174,7 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
                 if len(self._buffer) <= self._high_water():
                     break
                 self._room.clear()
+                self._writer_waiting = True
             try:
                 await asyncio.wait_for(self._room.wait(), timeout=1.0)
             except TimeoutError:
@@ -196,7 +188,6 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
             self._buffer = np.zeros(0, np.int16)
             self._had_audio = False
             self._starved_at = None
-            self.flushes += 1
             self.flushed_at.append(time.perf_counter())
         self._room.set()
 
@@ -207,7 +198,7 @@ class SoundDeviceOutputTransport(BaseOutputTransport):
 
     def _close(self) -> None:
         stream, self._stream = self._stream, None
-        _close_stream(stream)
+        close_stream(stream)
 
     async def stop(self, frame) -> None:
         await super().stop(frame)
@@ -257,12 +248,12 @@ class SoundDeviceInputTransport(BaseInputTransport):
             self._stream.start()
         except Exception as exc:  # noqa: BLE001 - PortAudioError, ValueError, OSError
             self._stream = None
-            logger.error(f"{self}: {_open_error('input', device, rate, exc)}; continuing without a microphone")
+            logger.error(f"{self}: {open_error('input', device, rate, exc)}; continuing without a microphone")
         await self.set_transport_ready(frame)
 
     def _close(self) -> None:
         stream, self._stream = self._stream, None
-        _close_stream(stream)
+        close_stream(stream)
 
     async def stop(self, frame) -> None:
         self._close()

@@ -49,10 +49,17 @@ class TurnTimer(BaseObserver):
 
     async def on_push_frame(self, data: FramePushed) -> None:
         frame = data.frame
-        if frame.id in self._seen:
-            return
-        self._seen.add(frame.id)
         now = time.perf_counter()
+        if isinstance(frame, TTSAudioRawFrame):
+            if self._current and self._current.first_audio is None:
+                self._current.first_audio = now
+            return
+        if isinstance(frame, BotStartedSpeakingFrame):
+            if self._current and self._current.first_audio is not None and self._current.first_sound is None:
+                self._current.first_sound = now
+            return
+        if frame.id in self._seen:  # every hop between processors reports the frame again
+            return
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             # The user's latest end of speech starts the clock, whatever else opened the turn.
             if self._current is None or self._current.first_audio is not None:
@@ -61,20 +68,20 @@ class TurnTimer(BaseObserver):
             else:
                 self._current.asked, self._current.opened_by = now, "end of user speech"
         elif isinstance(frame, (LLMContextFrame, TTSSpeakFrame, LLMFullResponseStartFrame)):
-            if data.direction is not FrameDirection.DOWNSTREAM:
-                return
-            if self._current is None or self._current.first_audio is not None:
+            if data.direction is FrameDirection.DOWNSTREAM and (self._current is None
+                                                                or self._current.first_audio is not None):
                 self._finish()
                 self._current = TurnTimes(asked=now, opened_by=f"{type(frame).__name__} from {data.source}")
-        elif isinstance(frame, TTSAudioRawFrame) and self._current and self._current.first_audio is None:
-            self._current.first_audio = now
-        elif isinstance(frame, BotStartedSpeakingFrame) and self._current and self._current.first_sound is None:
-            self._current.first_sound = now
-        elif isinstance(frame, InterruptionFrame) and self._current and self._current.first_audio is not None:
-            self._current.interrupted = True
-            self._finish()
+        elif isinstance(frame, InterruptionFrame):
+            if self._current and self._current.first_audio is not None:
+                self._current.interrupted = True
+                self._finish()
+        else:
+            return
+        self._seen.add(frame.id)  # after any _finish(), which forgets the finished turn's frames
 
     def _finish(self) -> None:
+        self._seen.clear()  # only frames of the turn in progress can be reported again
         turn, self._current = self._current, None
         if turn is not None and turn.first_audio is not None:
             self.turns.append(turn)
