@@ -25,8 +25,12 @@ class EngineChoice:
     is_default_voice: bool
 
 
-def open_engine(voice: str | None = None, device: str = "cpu", registry: VoiceRegistry | None = None) -> EngineChoice:
-    """`voice` is a registered name or a TOML path; None means the registry's default, else the bundled voice."""
+def open_engine(voice: str | None = None, device: str = "cpu", registry: VoiceRegistry | None = None,
+                backend: str = "torch") -> EngineChoice:
+    """`voice` is a registered name or a TOML path; None means the registry's default, else the bundled voice.
+
+    `backend` ("torch" or "onnx", see `Voice.load`) applies to GPT-SoVITS voices; the bundled voice is ONNX already.
+    """
     registry = registry or VoiceRegistry()
     if voice is None:
         voice = registry.default_name()
@@ -43,5 +47,6 @@ def open_engine(voice: str | None = None, device: str = "cpu", registry: VoiceRe
     from agent_tts.voice import Voice, VoiceSpec
 
     spec = VoiceSpec.from_toml(voice) if Path(voice).suffix == ".toml" else registry.spec(voice)
-    logger.info("loading voice %s", spec.name)
-    return EngineChoice(Synthesizer(Voice.load(spec, device)), f"GPT-SoVITS voice {spec.name!r}", False)
+    logger.info("loading voice %s (%s backend)", spec.name, backend)
+    return EngineChoice(Synthesizer(Voice.load(spec, device, backend=backend)),
+                        f"GPT-SoVITS voice {spec.name!r} ({backend} backend)", False)

@@ -60,12 +60,13 @@ def snr_db(ours: np.ndarray, golden: np.ndarray) -> float:
     return float("inf") if noise == 0 else 10.0 * np.log10(signal / noise)
 
 
-def compare_close(name: str, ours: np.ndarray, golden: np.ndarray) -> ParityResult:
-    tolerance = f"max|err| <= {RELATIVE_TOLERANCE:g} x max|golden|"
+def compare_close(name: str, ours: np.ndarray, golden: np.ndarray,
+                  relative_tolerance: float = RELATIVE_TOLERANCE) -> ParityResult:
+    tolerance = f"max|err| <= {relative_tolerance:g} x max|golden|"
     if ours.shape != golden.shape:
         return ParityResult(name, False, f"shape {ours.shape} != {golden.shape}", tolerance)
     error = relative_max_error(ours, golden)
-    return ParityResult(name, error <= RELATIVE_TOLERANCE, f"rel max err {error:.2e}", tolerance)
+    return ParityResult(name, error <= relative_tolerance, f"rel max err {error:.2e}", tolerance)
 
 
 def compare_exact(name: str, ours: np.ndarray, golden: np.ndarray) -> ParityResult:
@@ -84,12 +85,13 @@ def compare_prefix(name: str, ours: np.ndarray, golden: np.ndarray, required: in
     return ParityResult(name, same >= required, f"first {same}/{len(golden)} identical", tolerance)
 
 
-def compare_waveform(name: str, ours: np.ndarray, golden: np.ndarray) -> ParityResult:
-    tolerance = f"SNR >= {WAVEFORM_SNR_DB:g} dB"
+def compare_waveform(name: str, ours: np.ndarray, golden: np.ndarray,
+                     min_snr_db: float = WAVEFORM_SNR_DB) -> ParityResult:
+    tolerance = f"SNR >= {min_snr_db:g} dB"
     if ours.shape != golden.shape:
         return ParityResult(name, False, f"length {ours.shape} != {golden.shape}", tolerance)
     snr = snr_db(ours, golden)
-    return ParityResult(name, snr >= WAVEFORM_SNR_DB, f"SNR {snr:.1f} dB", tolerance)
+    return ParityResult(name, snr >= min_snr_db, f"SNR {snr:.1f} dB", tolerance)
 
 
 class Fixture:

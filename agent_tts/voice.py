@@ -142,9 +142,41 @@ class VoiceSpec:
         return cls.from_toml(path)
 
 
+BACKENDS = ("torch", "onnx")
+
+
+def checked_prompt_waveform(spec: VoiceSpec, model_rate: int) -> np.ndarray:
+    """The reference clip at 16 kHz for HuBERT, after checking that it is 3-10 s long."""
+    wav16k = prompt_waveform_16k(spec.ref_audio, model_rate)
+    seconds = (len(wav16k) - int(model_rate * PROMPT_PAD_SECONDS)) / 16000
+    if not MIN_REFERENCE_SECONDS <= seconds <= MAX_REFERENCE_SECONDS:
+        raise ReferenceAudioError(f"{spec.ref_audio}: reference clip is {seconds:.1f} s; use one of "
+                                  f"{MIN_REFERENCE_SECONDS:g}-{MAX_REFERENCE_SECONDS:g} s")
+    return wav16k
+
+
+def reference_phonemes(spec: VoiceSpec, frontend: TextFrontend) -> Phonemes:
+    phonemes = frontend(spec.ref_text, spec.ref_language)
+    if not phonemes.phones or phonemes.is_silent:
+        raise AgentTTSError(f"voice {spec.name!r}: the reference text {spec.ref_text!r} has nothing to read")
+    return phonemes
+
+
+def resolve_spec(spec: VoiceSpec | str | Path) -> VoiceSpec:
+    """A spec from a spec, a TOML path, or a voice name in the voices folder."""
+    if isinstance(spec, (str, Path)):
+        return VoiceSpec.from_toml(spec) if str(spec).endswith(".toml") else VoiceSpec.by_name(str(spec))
+    return spec
+
+
 @dataclass
 class Voice:
-    """Loaded models plus everything derived from the reference clip, ready to synthesize."""
+    """Loaded models plus everything derived from the reference clip, ready to synthesize.
+
+    With the torch backend `gpt`, `sovits` and `bert` are torch modules; with
+    the ONNX backend they are their ONNX Runtime counterparts from
+    `agent_tts.onnx.runtime`, which the engine drives through the same calls.
+    """
 
     spec: VoiceSpec
     gpt: Text2SemanticModel
@@ -155,7 +187,8 @@ class Voice:
     ge: torch.Tensor                    # [1, gin, 1] speaker vector
     ref_phonemes: Phonemes
     ref_bert: torch.Tensor              # [1024, n_ref_phones]
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the engine's tensors live
+    backend: str = "torch"
 
     @property
     def sample_rate(self) -> int:
@@ -167,16 +200,25 @@ class Voice:
 
     @classmethod
     def load(cls, spec: VoiceSpec | str | Path, device: str | torch.device = "cpu",
-             precision: str = "fp32") -> "Voice":
+             precision: str = "fp32", backend: str = "torch", onnx_dir: str | Path | None = None) -> "Voice":
         """Load from a spec, a TOML path, or a voice name in the voices folder.
 
-        `precision="int8"` (CPU only) gives the GPT and BERT int8 linear weights: faster, slightly less exact.
+        `precision="int8"` (torch on the CPU only) gives the GPT and BERT int8 linear weights: faster,
+        slightly less exact. `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from
+        `onnx_dir`, by default the export folder for the voice's name.
         """
-        if isinstance(spec, (str, Path)):
-            spec = VoiceSpec.from_toml(spec) if str(spec).endswith(".toml") else VoiceSpec.by_name(str(spec))
-        device = torch.device(device)
+        spec = resolve_spec(spec)
+        if backend not in BACKENDS:
+            raise AgentTTSError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if precision not in PRECISIONS:
             raise AgentTTSError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if backend == "onnx":
+            if precision != "fp32":
+                raise AgentTTSError("the ONNX backend runs the fp32 export; precision='int8' is for the torch backend")
+            from agent_tts.onnx.voice_loader import load_onnx_voice
+
+            return load_onnx_voice(spec, onnx_dir, device)
+        device = torch.device(device)
         if precision == "int8" and device.type != "cpu":
             raise AgentTTSError("precision='int8' is for the CPU; on CUDA use the default")
         gpt = load_gpt(spec.gpt).to(device).eval()
@@ -185,17 +227,11 @@ class Voice:
         bert = BertFeatureExtractor.from_folder(spec.bert).to(device).eval()
         frontend = TextFrontend(version="v2")
         with torch.inference_mode():
-            wav16k = prompt_waveform_16k(spec.ref_audio, sovits.config.sampling_rate)
-            seconds = (len(wav16k) - int(sovits.config.sampling_rate * PROMPT_PAD_SECONDS)) / 16000
-            if not MIN_REFERENCE_SECONDS <= seconds <= MAX_REFERENCE_SECONDS:
-                raise ReferenceAudioError(f"{spec.ref_audio}: reference clip is {seconds:.1f} s; use one of "
-                                          f"{MIN_REFERENCE_SECONDS:g}-{MAX_REFERENCE_SECONDS:g} s")
+            wav16k = checked_prompt_waveform(spec, sovits.config.sampling_rate)
             ssl = hubert(torch.from_numpy(wav16k).to(device)[None])
             prompt_codes = sovits.extract_latent(ssl)[0, :1]
             ge = sovits.speaker_embedding(reference_spectrogram(spec.ref_audio, sovits.config).to(device))
-            ref_phonemes = frontend(spec.ref_text, spec.ref_language)
-            if not ref_phonemes.phones or ref_phonemes.is_silent:
-                raise AgentTTSError(f"voice {spec.name!r}: the reference text {spec.ref_text!r} has nothing to read")
+            ref_phonemes = reference_phonemes(spec, frontend)
             ref_bert = phone_level_bert(bert, ref_phonemes).to(device)
         del hubert
         if precision == "int8":

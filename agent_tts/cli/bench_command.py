@@ -33,7 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--full-runs", type=int, default=2, help="complete runs per case and path for RTF (default 2)")
     parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
     parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
-                        help="int8: dynamic int8 linear weights for the GPT and BERT (CPU only)")
+                        help="int8: dynamic int8 linear weights for the GPT and BERT (torch backend, CPU only)")
+    parser.add_argument("--backend", nargs="+", choices=("torch", "onnx"), default=["torch"],
+                        help="one or both, measured in the same run (onnx exports the voice first)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.set_defaults(handler=run)
 
@@ -95,15 +97,55 @@ def _whole_full(voice, text: str, seed: int) -> dict:
     return {"rtf": wall / (len(pcm) / voice.sample_rate), "audio_s": len(pcm) / voice.sample_rate, "wall_s": wall}
 
 
+def _load_voice(toml: Path, backend: str, args: argparse.Namespace, scratch: Path):
+    from agent_tts.voice import Voice, VoiceSpec
+
+    if backend == "onnx":
+        from agent_tts.onnx.export import StepBar, export_voice
+
+        started = time.perf_counter()
+        _say("exporting the voice to ONNX ...")
+        export_dir = export_voice(VoiceSpec.from_toml(toml), scratch / "onnx", StepBar())
+        _say(f"  done in {time.perf_counter() - started:.1f} s")
+        return Voice.load(toml, device=args.device, backend="onnx", onnx_dir=export_dir)
+    return Voice.load(toml, device=args.device, precision=args.precision)
+
+
+def _bench_case(voice, synthesizer, text: str, args: argparse.Namespace) -> dict:
+    streaming = [asyncio.run(_stream_first_audio(synthesizer, text, seed)) for seed in range(args.runs)]
+    whole = [_whole_first_audio(voice, text, seed) for seed in range(args.runs)]
+    stream_full = [asyncio.run(_stream_full(synthesizer, text, seed)) for seed in range(args.full_runs)]
+    whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
+    stream_first = _percentiles([run["first_audio_s"] for run in streaming])
+    whole_first = _percentiles(whole)
+    return {
+        "streaming": {
+            "first_audio_s": stream_first,
+            "first_audio_parts_s": {key: statistics.median(run[key] for run in streaming)
+                                    for key in ("frontend_s", "bert_s", "prefill_s")},
+            "first_chunk_decode_ms": statistics.median(run["first_decode_ms"] for run in streaming),
+            "ar_ms_per_token": statistics.median(run["ar_ms_per_token"] for run in stream_full),
+            "sovits_ms_per_chunk": statistics.median(run["sovits_ms_per_chunk"] for run in stream_full),
+            "rtf": statistics.median(run["rtf"] for run in stream_full),
+            "audio_s": stream_full[0]["audio_s"],
+        },
+        "whole": {"first_audio_s": whole_first, "rtf": statistics.median(run["rtf"] for run in whole_full)},
+        "first_audio_ratio_whole_over_streaming_p50": whole_first["p50"] / stream_first["p50"],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from agent_tts.engine.synthesizer import Synthesizer
     from agent_tts.errors import AgentTTSError
-    from agent_tts.voice import Voice
 
-    if args.device == "cuda" and not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available() and "torch" in args.backend:
         raise AgentTTSError("--device cuda: torch sees no CUDA device")
+    backends = list(dict.fromkeys(args.backend))
+    if args.precision == "int8" and backends == ["onnx"]:
+        raise AgentTTSError("--precision int8 is for the torch backend; the ONNX backend runs the fp32 export")
+    synthesizers = {}
     with tempfile.TemporaryDirectory(prefix="agent-tts-bench-") as tmp:
         if args.voice:
             toml = Path(args.voice)
@@ -114,41 +156,24 @@ def run(args: argparse.Namespace) -> int:
             _say("writing a real-size v2 voice with random weights (GPT, SoVITS, HuBERT, RoBERTa-large) ...")
             toml = write_synthetic_voice(Path(tmp) / "voice")
             _say(f"  done in {time.perf_counter() - started:.1f} s")
-        started = time.perf_counter()
-        voice = Voice.load(toml, device=args.device, precision=args.precision)
-        _say(f"voice loaded in {time.perf_counter() - started:.1f} s")
-    voice.frontend.warm_up()
-    synthesizer = Synthesizer(voice)
-    asyncio.run(_stream_full(synthesizer, "你好，很高兴认识你。", seed=0))  # warm-up
+        for backend in backends:
+            started = time.perf_counter()
+            voice = _load_voice(toml, backend, args, Path(tmp))
+            _say(f"{backend}: voice loaded in {time.perf_counter() - started:.1f} s")
+            voice.frontend.warm_up()
+            synthesizers[backend] = Synthesizer(voice)
+            asyncio.run(_stream_full(synthesizers[backend], "你好，很高兴认识你。", seed=0))  # warm-up
 
-    figures: dict = {"device": args.device, "precision": args.precision, "torch": torch.__version__,
-                     "tokens_per_phone": TOKENS_PER_PHONE,
-                     "machine": _machine(args.device)}
+    figures: dict = {"device": args.device, "torch": torch.__version__, "tokens_per_phone": TOKENS_PER_PHONE,
+                     "machine": _machine(args.device), "backends": {}}
+    for backend in backends:
+        figures["backends"][backend] = {"precision": args.precision if backend == "torch" else "fp32"}
     for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
-        _say(f"{name}: {args.runs} first-audio runs per path ...")
-        streaming = [asyncio.run(_stream_first_audio(synthesizer, text, seed)) for seed in range(args.runs)]
-        whole = [_whole_first_audio(voice, text, seed) for seed in range(args.runs)]
-        _say(f"{name}: {args.full_runs} complete runs per path ...")
-        stream_full = [asyncio.run(_stream_full(synthesizer, text, seed)) for seed in range(args.full_runs)]
-        whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
-        stream_first = _percentiles([run["first_audio_s"] for run in streaming])
-        whole_first = _percentiles(whole)
-        figures[name] = {
-            "streaming": {
-                "first_audio_s": stream_first,
-                "first_audio_parts_s": {key: statistics.median(run[key] for run in streaming)
-                                        for key in ("frontend_s", "bert_s", "prefill_s")},
-                "first_chunk_decode_ms": statistics.median(run["first_decode_ms"] for run in streaming),
-                "ar_ms_per_token": statistics.median(run["ar_ms_per_token"] for run in stream_full),
-                "sovits_ms_per_chunk": statistics.median(run["sovits_ms_per_chunk"] for run in stream_full),
-                "rtf": statistics.median(run["rtf"] for run in stream_full),
-                "audio_s": stream_full[0]["audio_s"],
-            },
-            "whole": {"first_audio_s": whole_first, "rtf": statistics.median(run["rtf"] for run in whole_full)},
-            "first_audio_ratio_whole_over_streaming_p50": whole_first["p50"] / stream_first["p50"],
-        }
+        for backend, synthesizer in synthesizers.items():
+            _say(f"{name}, {backend}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
+            figures["backends"][backend][name] = _bench_case(synthesizer.voice, synthesizer, text, args)
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if args.device == "cuda":
+    if args.device == "cuda" and torch.cuda.is_available():
         figures["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     _print(figures)
     if args.json:
@@ -169,19 +194,32 @@ def _machine(device: str) -> str:
 
 def _print(figures: dict) -> None:
     print(f"device: {figures['device']} ({figures['machine']}), torch {figures['torch']}")
-    for name in ("sentence_20_chars", "paragraph_3_sentences"):
-        case = figures[name]
-        s, w = case["streaming"], case["whole"]
-        parts = s["first_audio_parts_s"]
-        print(f"{name}:")
-        print(f"  streaming first audio  p50 {s['first_audio_s']['p50'] * 1000:7.0f} ms  "
-              f"p95 {s['first_audio_s']['p95'] * 1000:7.0f} ms  (n={s['first_audio_s']['n']}; frontend "
-              f"{parts['frontend_s'] * 1000:.0f} ms, BERT {parts['bert_s'] * 1000:.0f} ms, prefill "
-              f"{parts['prefill_s'] * 1000:.0f} ms, first chunk decode {s['first_chunk_decode_ms']:.0f} ms)")
-        print(f"  whole    first audio  p50 {w['first_audio_s']['p50'] * 1000:7.0f} ms  "
-              f"p95 {w['first_audio_s']['p95'] * 1000:7.0f} ms  (n={w['first_audio_s']['n']})")
-        print(f"  ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x")
-        print(f"  AR {s['ar_ms_per_token']:.1f} ms/token, SoVITS {s['sovits_ms_per_chunk']:.0f} ms/chunk, "
-              f"RTF streaming {s['rtf']:.2f}, whole {w['rtf']:.2f}, audio {s['audio_s']:.1f} s")
-    print(f"peak RSS {figures['peak_rss_mib']:.0f} MiB" + (
+    backends = figures["backends"]
+    for backend, runs in backends.items():
+        print(f"backend {backend} ({runs['precision']}):")
+        for name in ("sentence_20_chars", "paragraph_3_sentences"):
+            case = runs[name]
+            s, w = case["streaming"], case["whole"]
+            parts = s["first_audio_parts_s"]
+            print(f"  {name}:")
+            print(f"    streaming first audio  p50 {s['first_audio_s']['p50'] * 1000:7.0f} ms  "
+                  f"p95 {s['first_audio_s']['p95'] * 1000:7.0f} ms  (n={s['first_audio_s']['n']}; frontend "
+                  f"{parts['frontend_s'] * 1000:.0f} ms, BERT {parts['bert_s'] * 1000:.0f} ms, prefill "
+                  f"{parts['prefill_s'] * 1000:.0f} ms, first chunk decode {s['first_chunk_decode_ms']:.0f} ms)")
+            print(f"    whole    first audio  p50 {w['first_audio_s']['p50'] * 1000:7.0f} ms  "
+                  f"p95 {w['first_audio_s']['p95'] * 1000:7.0f} ms  (n={w['first_audio_s']['n']})")
+            print(f"    ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x")
+            print(f"    AR {s['ar_ms_per_token']:.1f} ms/token, SoVITS {s['sovits_ms_per_chunk']:.0f} ms/chunk, "
+                  f"RTF streaming {s['rtf']:.2f}, whole {w['rtf']:.2f}, audio {s['audio_s']:.1f} s")
+    if {"torch", "onnx"} <= backends.keys():
+        print("onnx vs torch (same run; above 1 = onnx faster):")
+        for name in ("sentence_20_chars", "paragraph_3_sentences"):
+            torch_case, onnx_case = backends["torch"][name]["streaming"], backends["onnx"][name]["streaming"]
+            print(f"  {name}: first audio p50 {torch_case['first_audio_s']['p50'] * 1000:.0f} -> "
+                  f"{onnx_case['first_audio_s']['p50'] * 1000:.0f} ms "
+                  f"({torch_case['first_audio_s']['p50'] / onnx_case['first_audio_s']['p50']:.2f}x), "
+                  f"AR {torch_case['ar_ms_per_token']:.1f} -> {onnx_case['ar_ms_per_token']:.1f} ms/token "
+                  f"({torch_case['ar_ms_per_token'] / onnx_case['ar_ms_per_token']:.2f}x), "
+                  f"SoVITS {torch_case['sovits_ms_per_chunk']:.0f} -> {onnx_case['sovits_ms_per_chunk']:.0f} ms/chunk")
+    print(f"peak RSS {figures['peak_rss_mib']:.0f} MiB (all backends of the run)" + (
         f", peak CUDA {figures['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in figures else ""))

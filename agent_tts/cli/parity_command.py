@@ -15,10 +15,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "agent-tts's own code, recompute every golden array and compare it with its tolerance.",
     )
     parser.add_argument("fixture_dir", help="fixture folder, e.g. ../shared/fixtures/gsv-v2")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="onnx: export the fixture's voice and check the ONNX graphs against torch and the golden "
+                        "arrays (logits 1e-3, first 60 greedy tokens exact, waveforms SNR >= 40 dB)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent_tts.onnx.parity import run_onnx_parity
     from agent_tts.parity import run_parity
 
     started = time.perf_counter()
@@ -27,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"... {message} ({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
 
     passed = failed = 0
-    for result in run_parity(args.fixture_dir, progress=progress):
+    check = run_onnx_parity if args.backend == "onnx" else run_parity
+    for result in check(args.fixture_dir, progress=progress):
         print(result.line(), flush=True)
         passed += result.passed
         failed += not result.passed

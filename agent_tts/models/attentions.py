@@ -71,13 +71,13 @@ class MultiHeadAttention(nn.Module):
         return self.conv_o(output)
 
     def _relative_embeddings(self, embeddings: torch.Tensor, length: int) -> torch.Tensor:
-        """The 2*length-1 relative embeddings for offsets -(length-1) .. length-1."""
-        window = self.window_size
-        pad = max(length - (window + 1), 0)
-        start = max((window + 1) - length, 0)
-        if pad > 0:
-            embeddings = F.pad(embeddings, (0, 0, pad, pad))
-        return embeddings[:, start:start + 2 * length - 1]
+        """The 2*length-1 relative embeddings for offsets -(length-1) .. length-1 (zero beyond the window).
+
+        Padded by length-1 on both sides with no branch on the length, so an
+        ONNX export stays valid for every length.
+        """
+        padded = F.pad(embeddings, (0, 0, length - 1, length - 1))
+        return padded[:, self.window_size:self.window_size + 2 * length - 1]
 
 
 def _relative_to_absolute(x: torch.Tensor) -> torch.Tensor:

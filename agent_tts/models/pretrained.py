@@ -86,9 +86,14 @@ class BertFeatureExtractor(nn.Module):
         device = next(self.model.parameters()).device
         inputs = {k: v.to(device) for k, v in self.tokenizer(text, return_tensors="pt").items()}
         hidden = self.model(**inputs, output_hidden_states=True).hidden_states[-3][0, 1:-1]
-        if hidden.shape[0] != len(text):
-            raise ValueError(
-                f"the BERT tokenizer split {text!r} into {hidden.shape[0]} tokens, expected one per character"
-            )
-        repeats = torch.as_tensor(list(word2ph), device=hidden.device)
-        return hidden.repeat_interleave(repeats, dim=0).T
+        return per_phone_features(hidden, text, word2ph)
+
+
+def per_phone_features(hidden: torch.Tensor, text: str, word2ph: Sequence[int]) -> torch.Tensor:
+    """One BERT vector per character [len(text), hidden] -> each repeated for its phones: [hidden, n_phones]."""
+    if hidden.shape[0] != len(text):
+        raise ValueError(
+            f"the BERT tokenizer split {text!r} into {hidden.shape[0]} tokens, expected one per character"
+        )
+    repeats = torch.as_tensor(list(word2ph), device=hidden.device)
+    return hidden.repeat_interleave(repeats, dim=0).T

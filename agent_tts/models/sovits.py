@@ -125,19 +125,26 @@ class TextEncoder(nn.Module):
     def forward(self, y: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
                 speed: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """y [B, 768, T] latents at 50 Hz, text [B, N] phone ids -> (mean, log-scale, mask)."""
+        hidden = self.encode(y, text, ge)
+        if speed != 1:
+            hidden = F.interpolate(hidden, size=int(hidden.shape[-1] / speed) + 1, mode="linear")
+        return self.project(hidden)
+
+    def encode(self, y: torch.Tensor, text: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
+        """The hidden sequence before the speed stretch: [B, hidden, T]."""
         y_mask = torch.ones(y.shape[0], 1, y.shape[2], dtype=y.dtype, device=y.device)
         text_mask = torch.ones(text.shape[0], 1, text.shape[1], dtype=y.dtype, device=y.device)
         y = self.ssl_proj(y * y_mask) * y_mask
         y = self.encoder_ssl(y * y_mask, y_mask)
         text_h = self.encoder_text(self.text_embedding(text).transpose(1, 2) * text_mask, text_mask)
         y = self.mrte(y, y_mask, text_h, text_mask, ge)
-        y = self.encoder2(y * y_mask, y_mask)
-        if speed != 1:
-            y = F.interpolate(y, size=int(y.shape[-1] / speed) + 1, mode="linear")
-            y_mask = F.interpolate(y_mask, size=y.shape[-1], mode="nearest")
-        stats = self.proj(y) * y_mask
-        mean, logs = torch.split(stats, self.out_channels, dim=1)
-        return mean, logs, y_mask
+        return self.encoder2(y * y_mask, y_mask)
+
+    def project(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stretched hidden sequence -> (mean, log-scale, mask); every frame is valid."""
+        mask = torch.ones(hidden.shape[0], 1, hidden.shape[2], dtype=hidden.dtype, device=hidden.device)
+        mean, logs = torch.split(self.proj(hidden), self.out_channels, dim=1)
+        return mean, logs, mask
 
 
 class SoVITSModel(nn.Module):

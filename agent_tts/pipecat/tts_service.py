@@ -50,7 +50,7 @@ class GPTSoVITSTTSSettings(TTSSettings):
     temperature: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
 
 
-def _engine_for(voice: Any, device: str) -> tuple[UnitStreamEngine, str]:
+def _engine_for(voice: Any, device: str, backend: str = "torch") -> tuple[UnitStreamEngine, str]:
     """An engine and a name for `voice`: an engine, a loaded `Voice`, a name or TOML path, or None (the default)."""
     if isinstance(voice, UnitStreamEngine):
         return voice, getattr(getattr(voice, "voice", None), "name", None) or getattr(voice, "name", "engine")
@@ -60,7 +60,7 @@ def _engine_for(voice: Any, device: str) -> tuple[UnitStreamEngine, str]:
         from agent_tts.engine.synthesizer import Synthesizer
 
         return Synthesizer(voice), voice.name
-    choice = open_engine(voice, device)
+    choice = open_engine(voice, device, backend=backend)
     logger.info(f"agent-tts: {choice.description}")
     return choice.engine, voice or ("default" if choice.is_default_voice else "registered default")
 
@@ -79,12 +79,14 @@ class GPTSoVITSTTSService(TTSService):
     Settings = GPTSoVITSTTSSettings
     _settings: Settings
 
-    def __init__(self, *, voice: Any = None, device: str = "cpu", settings: Settings | None = None,
+    def __init__(self, *, voice: Any = None, device: str = "cpu", backend: str = "torch",
+                 settings: Settings | None = None,
                  segmenter: SegmenterOptions | None = None, engine_options: dict | None = None,
                  warm_up: bool = True, **kwargs) -> None:
         """`voice`: a `Voice`, an engine, a registered voice name, a TOML path, or None for the user's default
-        (else the bundled default voice). `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...)."""
-        engine, name = _engine_for(voice, device)
+        (else the bundled default voice). `backend`: "torch" or "onnx" (the voice's ONNX export) for voices loaded
+        by name. `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...)."""
+        engine, name = _engine_for(voice, device, backend)
         defaults = self.Settings(model=None, voice=name, language="auto", speed=1.0, top_k=15, top_p=1.0,
                                  temperature=1.0)
         if settings is not None:
@@ -97,6 +99,7 @@ class GPTSoVITSTTSService(TTSService):
         self._text_aggregator = ClauseFirstTextAggregator(segmenter)
         self._engine = engine
         self._device = device
+        self._backend = backend
         self._engine_options = dict(engine_options or {})
         self._warm_up = warm_up
         self._pending_engine: asyncio.Task | None = None
@@ -145,7 +148,7 @@ class GPTSoVITSTTSService(TTSService):
         if "voice" in changed and is_given(self._settings.voice):
             name = self._settings.voice
             logger.info(f"{self}: loading voice {name!r}; it speaks from the next sentence on")
-            self._pending_engine = asyncio.create_task(asyncio.to_thread(_engine_for, name, self._device))
+            self._pending_engine = asyncio.create_task(asyncio.to_thread(_engine_for, name, self._device, self._backend))
         return changed
 
     async def _switch_voice_if_ready(self) -> None:

@@ -1,0 +1,144 @@
+"""``agent-tts doctor``: what this machine offers agent-tts: runtimes, devices, sound, voices and their exports."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import sys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="report ONNX Runtime providers, torch's device, the audio devices and the configured voices",
+        description="Print what agent-tts finds on this machine; exit 1 when something needs fixing "
+        "(each such line starts with 'problem:' and says how).",
+    )
+    parser.set_defaults(handler=run)
+
+
+class Report:
+    """Lines under headings; counts the problems."""
+
+    def __init__(self) -> None:
+        self.problems = 0
+
+    def heading(self, title: str) -> None:
+        print(f"\n{title}")
+
+    def line(self, text: str) -> None:
+        print(f"  {text}")
+
+    def problem(self, text: str) -> None:
+        self.problems += 1
+        print(f"  problem: {text}")
+
+
+def _installed(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _torch(report: Report) -> None:
+    import torch
+
+    report.heading("torch")
+    report.line(f"version {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            report.line(f"cuda:{index} {torch.cuda.get_device_name(index)}")
+    else:
+        report.line("CUDA: not available (the engine runs on the CPU)")
+
+
+def _onnxruntime(report: Report) -> None:
+    report.heading("ONNX Runtime")
+    cpu, gpu = _installed("onnxruntime"), _installed("onnxruntime-gpu")
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        report.problem(f"onnxruntime cannot be imported ({exc}); reinstall with: bash scripts/setup.sh")
+        return
+    package = "onnxruntime-gpu" if gpu else "onnxruntime"
+    report.line(f"{package} {ort.__version__}; providers: {', '.join(ort.get_available_providers())}")
+    if cpu and gpu:
+        report.problem("both onnxruntime and onnxruntime-gpu are installed and overwrite each other's files; "
+                       "keep one (README, 'ONNX Runtime on a GPU')")
+    import torch
+
+    if torch.cuda.is_available() and "CUDAExecutionProvider" not in ort.get_available_providers():
+        report.line("a CUDA GPU is present but ONNX Runtime has no CUDA provider: --backend onnx --device cuda "
+                    "needs onnxruntime-gpu (README, 'ONNX Runtime on a GPU')")
+
+
+def _audio(report: Report) -> None:
+    report.heading("audio")
+    try:
+        import sounddevice
+    except OSError as exc:
+        report.problem(f"PortAudio is missing ({exc}); install it with: sudo apt install libportaudio2")
+        return
+    try:
+        devices = sounddevice.query_devices()
+    except Exception as exc:  # noqa: BLE001 - PortAudio reports host problems as various errors
+        report.problem(f"cannot list sound devices ({exc})")
+        return
+    default_in, default_out = sounddevice.default.device
+    for index, device in enumerate(devices):
+        marks = [mark for mark, flag in (("default output", index == default_out),
+                                         ("default input", index == default_in)) if flag]
+        report.line(f"{index}: {device['name']} (in {device['max_input_channels']}, out "
+                    f"{device['max_output_channels']}, {device['default_samplerate']:.0f} Hz)"
+                    + (f"  <- {', '.join(marks)}" if marks else ""))
+    if not any(device["max_output_channels"] > 0 for device in devices):
+        report.line("no output device: converse and say write WAV files instead")
+
+
+def _voices(report: Report) -> None:
+    from agent_tts.errors import AgentTTSError
+    from agent_tts.onnx.export import default_export_dir, voice_sources
+    from agent_tts.onnx.manifest import ExportManifest, StaleExportError
+    from agent_tts.voices import VoiceRegistry
+
+    registry = VoiceRegistry()
+    report.heading(f"voices ({registry.folder})")
+    names = registry.names()
+    if not names:
+        report.line("none registered: agent-tts speaks with the bundled default voice")
+        return
+    default = registry.default_name()
+    for name in names:
+        try:
+            spec = registry.spec(name)
+        except AgentTTSError as exc:
+            report.problem(str(exc))
+            continue
+        missing = [str(path) for path in (spec.gpt, spec.sovits, spec.ref_audio, spec.hubert, spec.bert)
+                   if not path.exists()]
+        if missing:
+            report.problem(f"{name}: missing {', '.join(missing)}")
+            continue
+        export_dir = default_export_dir(name)
+        try:
+            ExportManifest.read(export_dir).require_fresh(voice_sources(spec), name)
+            export = f"ONNX export up to date in {export_dir}"
+        except StaleExportError as exc:
+            export = f"no usable ONNX export ({exc})" if export_dir.exists() else \
+                f"no ONNX export (make one with: agent-tts export-onnx {name})"
+        report.line(f"{'*' if name == default else ' '} {name}: {spec.ref_language}, {spec.gpt.name}, "
+                    f"{spec.sovits.name}; {export}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent_tts import __version__
+
+    print(f"agent-tts {__version__}, Python {platform.python_version()}, {platform.platform()}")
+    report = Report()
+    for section in (_torch, _onnxruntime, _audio, _voices):
+        section(report)
+    print(f"\n{report.problems} problem{'s' if report.problems != 1 else ''} found")
+    sys.stdout.flush()
+    return 1 if report.problems else 0

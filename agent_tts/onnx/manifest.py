@@ -1,0 +1,124 @@
+"""What an ONNX export was made from, and whether it still matches the voice's files.
+
+`manifest.json` in an export folder records the export format, the voice's
+model version, the model configs, and for each source (the GPT file, the
+SoVITS file, the HuBERT and BERT folders) every file's size, mtime and
+sha256. Checking a voice against it rehashes only the files whose size or
+mtime changed, so a fresh export is confirmed in milliseconds and an edited
+file is always caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_tts.errors import AgentTTSError
+
+MANIFEST = "manifest.json"
+EXPORT_FORMAT = 1
+GRAPH_FILES = ("gpt_prefill.onnx", "gpt_step.onnx", "sovits_decoder.onnx", "prompt_codes.onnx",
+               "speaker_encoder.onnx", "bert.onnx")
+TOKENIZER_FOLDER = "bert_tokenizer"
+
+
+class StaleExportError(AgentTTSError):
+    """An ONNX export is missing, incomplete, or was made from other files than the voice's."""
+
+
+def sha256_of(path: Path, chunk_bytes: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files_of(source: Path) -> list[Path]:
+    if source.is_file():
+        return [source]
+    if source.is_dir():
+        return sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
+    raise AgentTTSError(f"{source}: not found")
+
+
+def fingerprint(source: Path, on_file: Callable[[Path], None] | None = None) -> list[dict[str, Any]]:
+    """Size, mtime and sha256 of a file, or of every file in a folder (relative names)."""
+    records = []
+    for path in _files_of(source):
+        if on_file is not None:
+            on_file(path)
+        stat = path.stat()
+        name = path.name if source.is_file() else str(path.relative_to(source))
+        records.append({"name": name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_of(path)})
+    return records
+
+
+def _unchanged(source: Path, recorded: list[dict[str, Any]]) -> bool:
+    try:
+        paths = _files_of(source)
+    except AgentTTSError:
+        return False
+    names = [p.name if source.is_file() else str(p.relative_to(source)) for p in paths]
+    if names != [record["name"] for record in recorded]:
+        return False
+    for path, record in zip(paths, recorded):
+        stat = path.stat()
+        if stat.st_size != record["size"]:
+            return False
+        if stat.st_mtime_ns != record["mtime_ns"] and sha256_of(path) != record["sha256"]:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """The parsed `manifest.json` of an export folder."""
+
+    folder: Path
+    record: dict[str, Any]
+
+    @classmethod
+    def read(cls, folder: str | Path) -> "ExportManifest":
+        folder = Path(folder)
+        path = folder / MANIFEST
+        if not path.is_file():
+            raise StaleExportError(f"{folder}: no ONNX export here (no {MANIFEST}); "
+                                   "make one with: agent-tts export-onnx VOICE")
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise StaleExportError(f"{path}: not valid JSON ({exc}); export again") from None
+        if record.get("format") != EXPORT_FORMAT:
+            raise StaleExportError(f"{folder}: export format {record.get('format')!r} is not this agent-tts's "
+                                   f"({EXPORT_FORMAT}); export again with: agent-tts export-onnx VOICE")
+        missing = [name for name in GRAPH_FILES if not (folder / name).is_file()]
+        if missing:
+            raise StaleExportError(f"{folder}: export incomplete (missing {', '.join(missing)}); export again")
+        return cls(folder, record)
+
+    @property
+    def version(self) -> str:
+        return self.record["voice_version"]
+
+    def stale_sources(self, sources: dict[str, Path]) -> list[str]:
+        """Names of the sources whose files differ from the ones exported."""
+        recorded = self.record["sources"]
+        return [name for name, path in sources.items()
+                if name not in recorded or not _unchanged(Path(path), recorded[name]["files"])]
+
+    def require_fresh(self, sources: dict[str, Path], voice_name: str) -> None:
+        stale = self.stale_sources(sources)
+        if stale:
+            raise StaleExportError(f"{self.folder}: the ONNX export is stale ({', '.join(stale)} changed since it "
+                                   f"was made); export again with: agent-tts export-onnx {voice_name}")
+
+
+def write_manifest(folder: Path, record: dict[str, Any]) -> Path:
+    path = folder / MANIFEST
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path

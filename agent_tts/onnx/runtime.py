@@ -1,0 +1,233 @@
+"""The exported graphs on ONNX Runtime, behind the interfaces the engine already drives.
+
+`OnnxText2Semantic` has the GPT's `prefill`/`step`/`new_cache`, `OnnxSoVITSDecoder`
+the SoVITS `decode`, `OnnxBertFeatureExtractor` the BERT extractor's call, so
+`generate_semantic_tokens`, `ChunkedDecoder` and `Synthesizer` run unchanged on
+either backend. The KV cache lives in two preallocated buffers per stream on
+the session's device (numpy on the CPU, `OrtValue`s on CUDA); through
+IOBinding each step reads the cache's prefix in place and writes its new
+position straight into the buffer, so nothing is copied or grown per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agent_tts.errors import AgentTTSError
+from agent_tts.models.pretrained import per_phone_features
+from agent_tts.models.sovits import SoVITSConfig
+from agent_tts.models.t2s import T2SConfig
+from agent_tts.onnx.graphs import cache_names
+from agent_tts.onnx.manifest import TOKENIZER_FOLDER
+
+FLOAT_BYTES = 4
+GPU_INSTALL = (".venv/bin/pip uninstall -y onnxruntime && .venv/bin/pip install onnxruntime-gpu "
+               "(see the README, 'ONNX Runtime on a GPU')")
+
+
+@dataclass(frozen=True)
+class OrtDevice:
+    """Where the sessions run and the KV cache lives: ``cpu`` or ``cuda`` with an index."""
+
+    kind: str = "cpu"
+    index: int = 0
+
+    @classmethod
+    def from_torch(cls, device: str | torch.device) -> "OrtDevice":
+        device = torch.device(device)
+        if device.type not in ("cpu", "cuda"):
+            raise AgentTTSError(f"the ONNX backend runs on cpu or cuda, not {device.type}")
+        return cls(device.type, device.index or 0)
+
+    def providers(self) -> list:
+        import onnxruntime as ort
+
+        if self.kind == "cpu":
+            return ["CPUExecutionProvider"]
+        available = ort.get_available_providers()
+        if "CUDAExecutionProvider" not in available:
+            raise AgentTTSError(f"the ONNX backend on cuda needs onnxruntime-gpu; this onnxruntime offers "
+                                f"{', '.join(available)}. Install it with: {GPU_INSTALL}")
+        return [("CUDAExecutionProvider", {"device_id": self.index}), "CPUExecutionProvider"]
+
+
+def open_session(path: Path, device: OrtDevice):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=device.providers())
+
+
+class DeviceBuffer:
+    """A zero-initialised float32 buffer [layers, 1, positions, dim] on the device, addressed by (layer, position)."""
+
+    def __init__(self, shape: tuple[int, int, int, int], device: OrtDevice) -> None:
+        self.shape = shape
+        self._array: np.ndarray | None = None
+        if device.kind == "cpu":
+            self._array = np.zeros(shape, np.float32)
+            self.pointer = self._array.ctypes.data
+        else:
+            import onnxruntime as ort
+
+            self._value = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), np.float32, "cuda", device.index)
+            self.pointer = self._value.data_ptr()
+
+    def address(self, layer: int, position: int) -> int:
+        _, _, positions, dim = self.shape
+        return self.pointer + (layer * positions + position) * dim * FLOAT_BYTES
+
+    def numpy(self) -> np.ndarray:
+        """The buffer's contents (a view on the CPU, a copy from CUDA)."""
+        return self._array if self._array is not None else self._value.numpy()
+
+
+class OnnxKVCache:
+    """Keys and values of every layer, preallocated to ``max_len`` positions; ``length`` of them valid."""
+
+    def __init__(self, layers: int, dim: int, max_len: int, device: OrtDevice) -> None:
+        self.keys = DeviceBuffer((layers, 1, max_len, dim), device)
+        self.values = DeviceBuffer((layers, 1, max_len, dim), device)
+        self.max_len = max_len
+        self.length = 0
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+def _int64(values) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(values, dtype=np.int64))
+
+
+class OnnxText2Semantic:
+    """The GPT on ONNX Runtime: a prefill graph and a one-token step graph over an `OnnxKVCache`."""
+
+    compute_dtype = torch.float32
+
+    def __init__(self, folder: Path, config: T2SConfig, device: OrtDevice) -> None:
+        self.config = config
+        self.device = device
+        self._prefill = open_session(folder / "gpt_prefill.onnx", device)
+        self._step = open_session(folder / "gpt_step.onnx", device)
+        self._present = cache_names(config.num_layers, "present")
+        self._past = cache_names(config.num_layers, "past")
+        self._new = cache_names(config.num_layers, "new")
+        self._logits = np.zeros((1, config.vocab_size), np.float32)
+
+    def new_cache(self, max_len: int, batch: int = 1) -> OnnxKVCache:
+        if batch != 1:
+            raise ValueError("the ONNX GPT decodes one sequence at a time")
+        return OnnxKVCache(self.config.num_layers, self.config.hidden_dim, max_len, self.device)
+
+    def _bind_cache(self, binding, names: list[str], cache: OnnxKVCache, start: int, count: int, output: bool) -> None:
+        bind = binding.bind_output if output else binding.bind_input
+        shape = [1, count, self.config.hidden_dim]
+        for index, name in enumerate(names):
+            buffer = cache.keys if index % 2 == 0 else cache.values
+            bind(name, self.device.kind, self.device.index, np.float32, shape, buffer.address(index // 2, start))
+
+    def _run(self, session, binding) -> torch.Tensor:
+        binding.bind_output("logits", "cpu", 0, np.float32, list(self._logits.shape), self._logits.ctypes.data)
+        session.run_with_iobinding(binding)
+        return torch.from_numpy(self._logits.copy())
+
+    def prefill(self, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor,
+                cache: OnnxKVCache) -> torch.Tensor:
+        """Text + prompt from an empty cache; returns the last position's logits [1, V]."""
+        total = phone_ids.shape[1] + prompt.shape[1]
+        if total > cache.max_len:
+            raise RuntimeError(f"KV cache full: {total} > {cache.max_len} positions")
+        binding = self._prefill.io_binding()
+        binding.bind_cpu_input("phone_ids", _int64(phone_ids.cpu()))
+        binding.bind_cpu_input("bert", np.ascontiguousarray(bert.detach().float().cpu().numpy()))
+        binding.bind_cpu_input("prompt", _int64(prompt.cpu()))
+        self._bind_cache(binding, self._present, cache, 0, total, output=True)
+        logits = self._run(self._prefill, binding)
+        cache.length = total
+        return logits
+
+    def step(self, token: torch.Tensor, audio_position: int, cache: OnnxKVCache) -> torch.Tensor:
+        """Feed one semantic token [1, 1] at ``audio_position``; returns next-token logits [1, V]."""
+        length = cache.length
+        if length + 1 > cache.max_len:
+            raise RuntimeError(f"KV cache full: {length + 1} > {cache.max_len} positions")
+        binding = self._step.io_binding()
+        binding.bind_cpu_input("token", _int64(token.cpu()).reshape(1, 1))
+        binding.bind_cpu_input("position", _int64([audio_position]))
+        self._bind_cache(binding, self._past, cache, 0, length, output=False)
+        self._bind_cache(binding, self._new, cache, length, 1, output=True)
+        logits = self._run(self._step, binding)
+        cache.length = length + 1
+        return logits
+
+
+def sovits_config_from(record: dict) -> SoVITSConfig:
+    """A `SoVITSConfig` from its JSON form (lists back to tuples)."""
+    def as_tuple(value):
+        return tuple(as_tuple(item) for item in value) if isinstance(value, list) else value
+    return SoVITSConfig(**{key: as_tuple(value) for key, value in record.items()})
+
+
+class OnnxSoVITSDecoder:
+    """The SoVITS decoder graph with `SoVITSModel.decode`'s signature (waveform [1, 1, samples] as torch)."""
+
+    def __init__(self, folder: Path, config: SoVITSConfig, device: OrtDevice) -> None:
+        self.config = config
+        self._session = open_session(folder / "sovits_decoder.onnx", device)
+
+    def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor, noise_scale: float = 0.5,
+               speed: float = 1.0, generator: torch.Generator | None = None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
+        doubled = 2 * codes.shape[-1]
+        frames = doubled if speed == 1 else int(doubled / speed) + 1
+        if not noise_scale:
+            noise = torch.zeros(1, self.config.inter_channels, frames)
+        elif noise is None:
+            noise = torch.randn(1, self.config.inter_channels, frames, generator=generator)
+        wav = self._session.run(None, {
+            "codes": _int64(codes.cpu()), "phone_ids": _int64(text.cpu()),
+            "ge": np.ascontiguousarray(ge.float().cpu().numpy()),
+            "noise": np.ascontiguousarray(noise[..., :frames].float().cpu().numpy()),
+            "noise_scale": np.array([noise_scale], np.float32), "frames": _int64([frames])})[0]
+        return torch.from_numpy(wav)
+
+
+class OnnxBertFeatureExtractor:
+    """Chinese text -> phone-level BERT features [hidden, n_phones], the tokenizer in Python and BERT in ORT."""
+
+    def __init__(self, folder: Path, hidden_size: int, device: OrtDevice) -> None:
+        from transformers import AutoTokenizer
+
+        self.hidden_size = hidden_size
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_FOLDER), local_files_only=True)
+        self._session = open_session(folder / "bert.onnx", device)
+
+    def __call__(self, text: str, word2ph) -> torch.Tensor:
+        if len(word2ph) != len(text):
+            raise ValueError(f"word2ph has {len(word2ph)} entries for {len(text)} characters")
+        inputs = self.tokenizer(text, return_tensors="np")
+        hidden = self._session.run(None, {name: _int64(inputs[name])
+                                          for name in ("input_ids", "attention_mask", "token_type_ids")})[0]
+        return per_phone_features(torch.from_numpy(hidden[0, 1:-1]), text, word2ph)
+
+
+class OnnxReferenceEncoders:
+    """The reference clip's prompt codes (HuBERT + SoVITS VQ) and speaker vector on ORT."""
+
+    def __init__(self, folder: Path, device: OrtDevice) -> None:
+        self._codes = open_session(folder / "prompt_codes.onnx", device)
+        self._speaker = open_session(folder / "speaker_encoder.onnx", device)
+
+    def prompt_codes(self, wav16k: np.ndarray) -> torch.Tensor:
+        """[samples] at 16 kHz -> codes [1, T]."""
+        return torch.from_numpy(self._codes.run(None, {"wav16k": np.ascontiguousarray(wav16k[None], np.float32)})[0])
+
+    def speaker_embedding(self, spectrogram: torch.Tensor) -> torch.Tensor:
+        """[1, bins, frames] -> ge [1, gin, 1]."""
+        return torch.from_numpy(self._speaker.run(None, {"spectrogram": spectrogram.float().numpy()})[0])

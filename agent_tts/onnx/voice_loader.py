@@ -1,0 +1,38 @@
+"""Load a voice on the ONNX backend: its export's graphs on ONNX Runtime, the reference data derived through them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from agent_tts.models.t2s import T2SConfig
+from agent_tts.onnx.export import default_export_dir, voice_sources
+from agent_tts.onnx.manifest import ExportManifest
+from agent_tts.onnx.runtime import (OnnxBertFeatureExtractor, OnnxReferenceEncoders, OnnxSoVITSDecoder,
+                                    OnnxText2Semantic, OrtDevice, sovits_config_from)
+from agent_tts.text.bert_features import phone_level_bert
+from agent_tts.text.frontend import TextFrontend
+from agent_tts.voice import Voice, VoiceSpec, checked_prompt_waveform, reference_phonemes, reference_spectrogram
+
+
+def load_onnx_voice(spec: VoiceSpec, export_dir: str | Path | None = None,
+                    device: str | torch.device = "cpu") -> Voice:
+    """The voice with every model on ORT; a clear error when the export is missing or stale."""
+    folder = Path(export_dir) if export_dir is not None else default_export_dir(spec.name)
+    manifest = ExportManifest.read(folder)
+    manifest.require_fresh(voice_sources(spec), spec.name)
+    ort_device = OrtDevice.from_torch(device)
+    record = manifest.record
+    gpt = OnnxText2Semantic(folder, T2SConfig(**record["gpt_config"]), ort_device)
+    sovits = OnnxSoVITSDecoder(folder, sovits_config_from(record["sovits_config"]), ort_device)
+    bert = OnnxBertFeatureExtractor(folder, int(record["bert_hidden_size"]), ort_device)
+    encoders = OnnxReferenceEncoders(folder, ort_device)
+    frontend = TextFrontend(version="v2")
+    prompt_codes = encoders.prompt_codes(checked_prompt_waveform(spec, sovits.config.sampling_rate))
+    ge = encoders.speaker_embedding(reference_spectrogram(spec.ref_audio, sovits.config))
+    ref_phonemes = reference_phonemes(spec, frontend)
+    ref_bert = phone_level_bert(bert, ref_phonemes)
+    # The engine's own tensors (phones, tokens, sampling) stay on the CPU; ORT moves what its device needs.
+    return Voice(spec, gpt, sovits, bert, frontend, prompt_codes, ge, ref_phonemes, ref_bert,
+                 torch.device("cpu"), backend="onnx")
