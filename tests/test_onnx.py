@@ -16,7 +16,7 @@ from agent_tts.cli.main import main
 from agent_tts.engine.synthesizer import Synthesizer
 from agent_tts.onnx.export import export_voice, voice_sources
 from agent_tts.onnx.graphs import stretch_linear
-from agent_tts.onnx.manifest import GRAPH_FILES, MANIFEST, StaleExportError, sha256_of
+from agent_tts.onnx.manifest import GRAPH_FILES, MANIFEST, SOURCES_KEY, VERSION_KEY, StaleExportError, sha256_of
 from agent_tts.onnx.parity import run_onnx_parity
 from agent_tts.parity import snr_db
 from agent_tts.voice import Voice, VoiceSpec
@@ -53,6 +53,10 @@ def test_export_writes_every_graph_and_a_manifest_of_its_sources(spec, export_di
     assert manifest["sources"]["sovits"]["files"][0]["sha256"] == sha256_of(spec.sovits)
     bert_files = {record["name"] for record in manifest["sources"]["bert"]["files"]}
     assert "config.json" in bert_files and len(bert_files) >= 3
+    import onnx
+
+    stamp = {entry.key: entry.value for entry in onnx.load(str(export_dir / "gpt_step.onnx")).metadata_props}
+    assert stamp[VERSION_KEY] == "v2" and stamp[SOURCES_KEY] == manifest["sources_sha256"]
 
 
 def test_onnx_parity_on_the_fixture_passes_every_item(gsv_v2_fixture, tmp_path):
@@ -139,6 +143,20 @@ def test_a_changed_source_file_makes_the_export_stale(spec, export_dir, tmp_path
     with pytest.raises(StaleExportError, match="no ONNX export here.*agent-tts export-onnx"):
         Voice.load(spec, backend="onnx", onnx_dir=tmp_path / "nothing")
     assert set(voice_sources(spec)) == {"gpt", "sovits", "hubert", "bert"}
+
+
+def test_a_graph_from_another_export_is_refused(spec, export_dir, tmp_path):
+    import onnx
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(export_dir, mixed)
+    model = onnx.load(str(mixed / "sovits_decoder.onnx"))
+    for entry in model.metadata_props:
+        if entry.key == SOURCES_KEY:
+            entry.value = "0" * 64
+    onnx.save(model, str(mixed / "sovits_decoder.onnx"))
+    with pytest.raises(StaleExportError, match="sovits_decoder.onnx: this graph was not exported with the rest"):
+        Voice.load(spec, backend="onnx", onnx_dir=mixed)
 
 
 def test_cli_exports_then_speaks_on_the_onnx_backend_and_doctor_reports_it(spec, torch_voice, tmp_path, monkeypatch,

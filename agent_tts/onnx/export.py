@@ -25,7 +25,8 @@ from agent_tts.models.checkpoints import load_gpt, load_sovits, read_gpt_checkpo
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.onnx.graphs import (BertGraph, GPTPrefillGraph, GPTStepGraph, PromptCodesGraph, SoVITSDecoderGraph,
                                    SpeakerEncoderGraph, cache_names)
-from agent_tts.onnx.manifest import EXPORT_FORMAT, TOKENIZER_FOLDER, fingerprint, write_manifest
+from agent_tts.onnx.manifest import (EXPORT_FORMAT, GRAPH_FILES, TOKENIZER_FOLDER, fingerprint, sources_digest,
+                                     stamp_graph, write_manifest)
 from agent_tts.voice import VoiceSpec
 
 OPSET = 17
@@ -82,7 +83,7 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
     partial.mkdir(parents=True)
     steps = ["hashing the source files", "loading the models", "exporting the GPT prefill graph",
              "exporting the GPT step graph", "exporting the SoVITS decoder", "exporting HuBERT (prompt codes)",
-             "exporting the speaker encoder", "exporting BERT", "checking the graphs against torch"]
+             "exporting the speaker encoder", "exporting BERT", "stamping and checking the graphs against torch"]
     report = progress or (lambda done, total, label: None)
 
     def step(index: int) -> None:
@@ -133,9 +134,13 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
         bert.tokenizer.save_pretrained(str(partial / TOKENIZER_FOLDER))
 
         step(8)
+        digest = sources_digest(sources)
+        for name in GRAPH_FILES:
+            stamp_graph(partial / name, version, digest)
         _check_against_torch(partial, gpt, sovits)
         write_manifest(partial, {
-            "format": EXPORT_FORMAT, "agent_tts_version": __version__, "voice_version": version, "opset": OPSET,
+            "format": EXPORT_FORMAT, "agent_tts_version": __version__, "voice_version": version,
+            "sources_sha256": digest, "opset": OPSET,
             "torch_version": torch.__version__, "voice_name": spec.name, "sources": sources,
             "gpt_config": dataclasses.asdict(gpt.config), "sovits_config": dataclasses.asdict(sovits.config),
             "bert_hidden_size": bert.hidden_size,

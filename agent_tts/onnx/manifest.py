@@ -3,7 +3,8 @@
 `manifest.json` in an export folder records the export format, the voice's
 model version, the model configs, and for each source (the GPT file, the
 SoVITS file, the HuBERT and BERT folders) every file's size, mtime and
-sha256. Checking a voice against it rehashes only the files whose size or
+sha256. Each graph carries the version and one digest of those hashes in its
+ONNX metadata, checked against the manifest when it is opened. Checking a voice against it rehashes only the files whose size or
 mtime changed, so a fresh export is confirmed in milliseconds and an edited
 file is always caught.
 """
@@ -24,6 +25,8 @@ EXPORT_FORMAT = 1
 GRAPH_FILES = ("gpt_prefill.onnx", "gpt_step.onnx", "sovits_decoder.onnx", "prompt_codes.onnx",
                "speaker_encoder.onnx", "bert.onnx")
 TOKENIZER_FOLDER = "bert_tokenizer"
+VERSION_KEY = "agent_tts.voice_version"
+SOURCES_KEY = "agent_tts.sources_sha256"
 
 
 class StaleExportError(AgentTTSError):
@@ -116,6 +119,32 @@ class ExportManifest:
         if stale:
             raise StaleExportError(f"{self.folder}: the ONNX export is stale ({', '.join(stale)} changed since it "
                                    f"was made); export again with: agent-tts export-onnx {voice_name}")
+
+
+def sources_digest(sources: dict[str, dict[str, Any]]) -> str:
+    """One sha256 over every source file's name and hash: the stamp each graph carries."""
+    listing = sorted(f"{name}/{record['name']}:{record['sha256']}"
+                     for name, source in sources.items() for record in source["files"])
+    return hashlib.sha256("\n".join(listing).encode()).hexdigest()
+
+
+def stamp_graph(path: Path, voice_version: str, digest: str) -> None:
+    """Write the voice's version and the sources' digest into the ONNX file's metadata."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for key, value in ((VERSION_KEY, voice_version), (SOURCES_KEY, digest)):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def check_stamp(session, path: Path, manifest: "ExportManifest") -> None:
+    """Refuse a graph whose stamp is not its manifest's (a file copied in from another export)."""
+    stamp = session.get_modelmeta().custom_metadata_map
+    if stamp.get(SOURCES_KEY) != manifest.record["sources_sha256"] or stamp.get(VERSION_KEY) != manifest.version:
+        raise StaleExportError(f"{path}: this graph was not exported with the rest of {manifest.folder} "
+                               "(its source stamp differs); export again with: agent-tts export-onnx VOICE")
 
 
 def write_manifest(folder: Path, record: dict[str, Any]) -> Path:

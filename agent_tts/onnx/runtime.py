@@ -12,8 +12,6 @@ position straight into the buffer, so nothing is copied or grown per step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -22,7 +20,7 @@ from agent_tts.models.pretrained import per_phone_features
 from agent_tts.models.sovits import SoVITSConfig
 from agent_tts.models.t2s import T2SConfig
 from agent_tts.onnx.graphs import cache_names
-from agent_tts.onnx.manifest import TOKENIZER_FOLDER
+from agent_tts.onnx.manifest import TOKENIZER_FOLDER, ExportManifest, check_stamp
 
 FLOAT_BYTES = 4
 GPU_INSTALL = (".venv/bin/pip uninstall -y onnxruntime && .venv/bin/pip install onnxruntime-gpu "
@@ -55,13 +53,17 @@ class OrtDevice:
         return [("CUDAExecutionProvider", {"device_id": self.index}), "CPUExecutionProvider"]
 
 
-def open_session(path: Path, device: OrtDevice):
+def open_session(export: ExportManifest, name: str, device: OrtDevice):
+    """An ORT session for one graph of the export, after checking that the graph belongs to it."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=device.providers())
+    path = export.folder / name
+    session = ort.InferenceSession(str(path), options, providers=device.providers())
+    check_stamp(session, path, export)
+    return session
 
 
 class DeviceBuffer:
@@ -110,11 +112,11 @@ class OnnxText2Semantic:
 
     compute_dtype = torch.float32
 
-    def __init__(self, folder: Path, config: T2SConfig, device: OrtDevice) -> None:
-        self.config = config
+    def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
+        self.config = config = T2SConfig(**export.record["gpt_config"])
         self.device = device
-        self._prefill = open_session(folder / "gpt_prefill.onnx", device)
-        self._step = open_session(folder / "gpt_step.onnx", device)
+        self._prefill = open_session(export, "gpt_prefill.onnx", device)
+        self._step = open_session(export, "gpt_step.onnx", device)
         self._present = cache_names(config.num_layers, "present")
         self._past = cache_names(config.num_layers, "past")
         self._new = cache_names(config.num_layers, "new")
@@ -177,9 +179,9 @@ def sovits_config_from(record: dict) -> SoVITSConfig:
 class OnnxSoVITSDecoder:
     """The SoVITS decoder graph with `SoVITSModel.decode`'s signature (waveform [1, 1, samples] as torch)."""
 
-    def __init__(self, folder: Path, config: SoVITSConfig, device: OrtDevice) -> None:
-        self.config = config
-        self._session = open_session(folder / "sovits_decoder.onnx", device)
+    def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
+        self.config = sovits_config_from(export.record["sovits_config"])
+        self._session = open_session(export, "sovits_decoder.onnx", device)
 
     def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor, noise_scale: float = 0.5,
                speed: float = 1.0, generator: torch.Generator | None = None,
@@ -201,12 +203,12 @@ class OnnxSoVITSDecoder:
 class OnnxBertFeatureExtractor:
     """Chinese text -> phone-level BERT features [hidden, n_phones], the tokenizer in Python and BERT in ORT."""
 
-    def __init__(self, folder: Path, hidden_size: int, device: OrtDevice) -> None:
+    def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
         from transformers import AutoTokenizer
 
-        self.hidden_size = hidden_size
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_FOLDER), local_files_only=True)
-        self._session = open_session(folder / "bert.onnx", device)
+        self.hidden_size = int(export.record["bert_hidden_size"])
+        self.tokenizer = AutoTokenizer.from_pretrained(str(export.folder / TOKENIZER_FOLDER), local_files_only=True)
+        self._session = open_session(export, "bert.onnx", device)
 
     def __call__(self, text: str, word2ph) -> torch.Tensor:
         if len(word2ph) != len(text):
@@ -220,9 +222,9 @@ class OnnxBertFeatureExtractor:
 class OnnxReferenceEncoders:
     """The reference clip's prompt codes (HuBERT + SoVITS VQ) and speaker vector on ORT."""
 
-    def __init__(self, folder: Path, device: OrtDevice) -> None:
-        self._codes = open_session(folder / "prompt_codes.onnx", device)
-        self._speaker = open_session(folder / "speaker_encoder.onnx", device)
+    def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
+        self._codes = open_session(export, "prompt_codes.onnx", device)
+        self._speaker = open_session(export, "speaker_encoder.onnx", device)
 
     def prompt_codes(self, wav16k: np.ndarray) -> torch.Tensor:
         """[samples] at 16 kHz -> codes [1, T]."""

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import torch
 
-from agent_tts.models.t2s import T2SConfig
 from agent_tts.onnx.export import default_export_dir, voice_sources
 from agent_tts.onnx.manifest import ExportManifest
 from agent_tts.onnx.runtime import (OnnxBertFeatureExtractor, OnnxReferenceEncoders, OnnxSoVITSDecoder,
-                                    OnnxText2Semantic, OrtDevice, sovits_config_from)
+                                    OnnxText2Semantic, OrtDevice)
 from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.text.frontend import TextFrontend
 from agent_tts.voice import Voice, VoiceSpec, checked_prompt_waveform, reference_phonemes, reference_spectrogram
@@ -23,11 +22,10 @@ def load_onnx_voice(spec: VoiceSpec, export_dir: str | Path | None = None,
     manifest = ExportManifest.read(folder)
     manifest.require_fresh(voice_sources(spec), spec.name)
     ort_device = OrtDevice.from_torch(device)
-    record = manifest.record
-    gpt = OnnxText2Semantic(folder, T2SConfig(**record["gpt_config"]), ort_device)
-    sovits = OnnxSoVITSDecoder(folder, sovits_config_from(record["sovits_config"]), ort_device)
-    bert = OnnxBertFeatureExtractor(folder, int(record["bert_hidden_size"]), ort_device)
-    encoders = OnnxReferenceEncoders(folder, ort_device)
+    gpt = OnnxText2Semantic(manifest, ort_device)
+    sovits = OnnxSoVITSDecoder(manifest, ort_device)
+    bert = OnnxBertFeatureExtractor(manifest, ort_device)
+    encoders = OnnxReferenceEncoders(manifest, ort_device)
     frontend = TextFrontend(version="v2")
     prompt_codes = encoders.prompt_codes(checked_prompt_waveform(spec, sovits.config.sampling_rate))
     ge = encoders.speaker_embedding(reference_spectrogram(spec.ref_audio, sovits.config))
