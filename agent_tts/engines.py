@@ -26,10 +26,11 @@ class EngineChoice:
 
 
 def open_engine(voice: str | None = None, device: str = "cpu", registry: VoiceRegistry | None = None,
-                backend: str = "torch") -> EngineChoice:
+                backend: str = "torch", onnx_dir: str | Path | None = None) -> EngineChoice:
     """`voice` is a registered name or a TOML path; None means the registry's default, else the bundled voice.
 
-    `backend` ("torch" or "onnx", see `Voice.load`) applies to GPT-SoVITS voices; the bundled voice is ONNX already.
+    `backend` ("torch" or "onnx", with the export in `onnx_dir` or the voice's default export folder; see
+    `Voice.load`) applies to GPT-SoVITS voices; the bundled voice is ONNX already.
     """
     registry = registry or VoiceRegistry()
     if voice is None:
@@ -48,5 +49,5 @@ def open_engine(voice: str | None = None, device: str = "cpu", registry: VoiceRe
 
     spec = VoiceSpec.from_toml(voice) if Path(voice).suffix == ".toml" else registry.spec(voice)
     logger.info("loading voice %s (%s backend)", spec.name, backend)
-    return EngineChoice(Synthesizer(Voice.load(spec, device, backend=backend)),
+    return EngineChoice(Synthesizer(Voice.load(spec, device, backend=backend, onnx_dir=onnx_dir)),
                         f"GPT-SoVITS voice {spec.name!r} ({backend} backend)", False)

@@ -89,7 +89,12 @@ async def test_closing_the_stream_stops_its_worker(engine):
 
 
 def test_warm_up_runs_and_chunk_timings_cover_the_synthesis(engine):
-    engine.warm_up()
+    # A warm-up text longer than the lookahead bound: nobody consumes warm-up audio, so it must not wait for room.
+    warming = threading.Thread(target=engine.warm_up, args=("This warm-up sentence runs well past one second of "
+                                                            "audio, longer than the lookahead bound.",), daemon=True)
+    warming.start()
+    warming.join(timeout=30)
+    assert not warming.is_alive()
     async def first_chunk():
         async for chunk in engine.stream("Sure, I can help with that."):
             return chunk

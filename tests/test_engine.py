@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from agent_tts.engine.chunked_decoder import ChunkPlan
 from agent_tts.engine.guards import is_looping, max_tokens_for
 from agent_tts.engine.synthesizer import SynthesisOptions, Synthesizer, whole_utterance
+from agent_tts.engine.unit_stream import Lookahead
 from agent_tts.errors import AgentTTSError
 from agent_tts.parity import snr_db
 from agent_tts.text.segmenter import segment_text
@@ -138,14 +140,17 @@ def test_bad_options_are_refused(voice):
         Synthesizer(voice).synthesize("你好", sped=1.0)
 
 
-async def test_a_real_time_consumer_never_waits_after_the_first_chunk(voice):
-    """Played at real-time pace, every chunk (units after the first included) is ready before it is due."""
+async def test_a_real_time_consumer_never_waits_and_the_lookahead_follows_the_speed(voice):
+    """Played at real-time pace, every chunk (units after the first included) is ready before it is due, while the
+    worker keeps only about the adaptive bound of audio ahead instead of racing to the end."""
     synthesizer = Synthesizer(voice)
     play_clock = None
     late = []
-    async for chunk in synthesizer.stream(TEXT + "还有其他问题的话，随时联系我们的客服。", seed=4,
+    taken = []  # (when taken, seconds, when produced, bound after it)
+    async for chunk in synthesizer.stream(TEXT + "还有其他问题的话，随时联系我们的客服。" * 2, seed=4,
                                           fixed_tokens_per_phone=3.0):
         now = asyncio.get_running_loop().time()
+        taken.append((time.perf_counter(), chunk.seconds, chunk.timings.produced, chunk.timings.lookahead_s))
         if play_clock is None:
             play_clock = now
         elif now > play_clock + 0.02:
@@ -153,6 +158,33 @@ async def test_a_real_time_consumer_never_waits_after_the_first_chunk(voice):
         play_clock = max(play_clock, now) + chunk.seconds
         await asyncio.sleep(max(0.0, play_clock - asyncio.get_running_loop().time() - chunk.seconds / 2))
     assert not late
+    settled = taken[-1][3]
+    assert Lookahead.MIN_SECONDS <= settled < synthesizer.options.max_buffered_seconds
+    longest = max(entry[1] for entry in taken)
+    ahead = []  # audio produced but not yet taken right after each chunk was produced, and the bound before it
+    for index, (_, _, produced, _) in enumerate(taken):
+        taken_before = sum(entry[1] for entry in taken if entry[0] < produced)
+        bound_before = taken[index - 1][3] if index else synthesizer.options.max_buffered_seconds
+        ahead.append((sum(entry[1] for entry in taken[:index + 1]) - taken_before, bound_before))
+    # The worker produces while at most the bound is ahead: one chunk past it, one more at a unit's start.
+    assert all(audio <= bound + 2 * longest + 0.05 for audio, bound in ahead)
+    assert sum(entry[1] for entry in taken) > max(audio for audio, _ in ahead) + 3  # it did not race to the end
+
+
+def test_the_lookahead_bound_follows_the_measured_speed():
+    fast = Lookahead(10.0, threading.Event())
+    assert fast.bound == 10.0  # nothing measured yet
+    fast.measured(0.4, 0.04, unit_start=True)
+    fast.measured(1.0, 0.03, unit_start=False)
+    assert fast.bound == Lookahead.MIN_SECONDS  # 2 x (0.04 + 1.0 x 0.079) is below the floor
+    steady = Lookahead(10.0, threading.Event())
+    steady.measured(0.4, 0.2, unit_start=True)
+    steady.measured(1.0, 0.5, unit_start=False)
+    assert steady.bound == pytest.approx(2 * (0.2 + 1.0 * (0.7 * 0.5 + 0.3 * 0.5)))
+    slow = Lookahead(10.0, threading.Event())
+    slow.measured(0.4, 1.1, unit_start=True)
+    slow.measured(1.0, 1.6, unit_start=False)
+    assert slow.bound == 10.0  # RTF > 1: the cap, the worker never pauses
 
 
 async def test_a_failing_text_source_ends_the_stream_with_its_error(voice):

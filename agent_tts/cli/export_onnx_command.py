@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     export_voice(spec, outdir, StepBar())
     size = sum(path.stat().st_size for path in outdir.rglob("*") if path.is_file())
+    elsewhere = "" if outdir == default_export_dir(spec.name) else f" --onnx-dir {outdir}"
     print(f"agent-tts: exported in {time.perf_counter() - started:.1f} s, {size / 2**20:.0f} MiB in {outdir}; "
-          f"speak with it: agent-tts say --voice {spec.name} --backend onnx TEXT", file=sys.stderr)
+          f"speak with it: agent-tts say --voice {args.voice} --backend onnx{elsewhere} TEXT", file=sys.stderr)
     return 0

@@ -26,13 +26,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                         help="run a GPT-SoVITS voice on torch or on its ONNX export (agent-tts export-onnx NAME)")
+    parser.add_argument("--onnx-dir", metavar="DIR", help="with --backend onnx: the export folder, if not the default")
     parser.add_argument("--device", metavar="DEV", help="sound device name or index")
     parser.add_argument("--out", metavar="FILE.wav", help="write a WAV file instead of playing")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    choice = open_engine(args.voice, backend=args.backend)
+    choice = open_engine(args.voice, backend=args.backend, onnx_dir=args.onnx_dir)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
     output = open_output(choice.engine.sample_rate, args.out, args.device, "say.wav")
     text = " ".join(args.text)

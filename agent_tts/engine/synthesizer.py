@@ -58,7 +58,7 @@ class SynthesisOptions:
     # Benchmarks and tests: exactly this many tokens per unit, or per phone of the unit (EOS suppressed).
     fixed_tokens: int | None = None
     fixed_tokens_per_phone: float | None = None
-    # Lookahead bound: audio produced but not yet taken by the consumer.
+    # The most audio produced but not yet taken by the consumer; below it the bound follows the measured speed.
     max_buffered_seconds: float = 10.0
 
     def __post_init__(self) -> None:

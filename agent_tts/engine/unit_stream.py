@@ -4,8 +4,9 @@
 units (clause first, then sentences), hands them in order to a worker thread
 that speaks them one by one through the subclass, and yields `AudioChunk`s as
 they are produced. The worker does not wait for the consumer: while unit N is
-being played, unit N+1 is already being synthesized, up to
-`max_buffered_seconds` of audio not yet taken. Units too short to speak well
+being played, unit N+1 is already being synthesized, up to a bound of audio
+not yet taken that follows the measured speed (`Lookahead`; at most
+`max_buffered_seconds`). Units too short to speak well
 are joined to the next one when it is already there. Closing or cancelling the
 stream sets the cancel flag, which the subclass checks at every step, and the
 worker thread is joined before the generator finishes.
@@ -45,6 +46,7 @@ class ChunkTimings:
     tokens: int              # tokens of the unit decoded so far
     ar_ms_per_token: float   # mean AR step time of the unit so far (SoVITS time excluded)
     decode_ms: float         # waveform decoding time for this chunk
+    lookahead_s: float = float("inf")  # the stream's lookahead bound after this chunk (see `Lookahead`)
 
     @property
     def since_unit_ready_s(self) -> float:
@@ -73,13 +75,48 @@ class Cancelled(Exception):
 
 
 class Lookahead:
-    """Counts audio seconds handed out but not yet taken; the worker waits while it is above the bound."""
+    """Counts audio seconds handed out but not yet taken; the worker waits while it is above a bound that follows
+    the measured speed.
 
-    def __init__(self, bound_seconds: float, cancel: threading.Event) -> None:
-        self.bound = bound_seconds
+    The bound is what the worker needs to stay ahead of a consumer taking audio
+    at real-time pace: the slowest unit start seen (text to first chunk) plus
+    one chunk's production time (longest chunk x measured real-time factor),
+    doubled for jitter, never under `MIN_SECONDS` nor over the stream's
+    `max_buffered_seconds`. Until a chunk has been measured, and while the
+    measured RTF is 1 or more (the worker cannot get ahead of real time), it is
+    the maximum. With RTF < 1 a real-time consumer never starves and a barge-in
+    throws away little work.
+    """
+
+    MIN_SECONDS = 1.0
+    SAFETY = 2.0
+    SMOOTHING = 0.3
+
+    def __init__(self, max_seconds: float, cancel: threading.Event) -> None:
+        self.max_seconds = max_seconds
         self.cancel = cancel
         self.buffered = 0.0
+        self.unit_start_s = 0.0
+        self.rtf: float | None = None
+        self.longest_chunk_s = 0.0
         self.condition = threading.Condition()
+
+    @property
+    def bound(self) -> float:
+        if self.rtf is None or self.rtf >= 1:
+            return self.max_seconds
+        needed = self.SAFETY * (self.unit_start_s + self.longest_chunk_s * self.rtf)
+        return min(self.max_seconds, max(self.MIN_SECONDS, needed))
+
+    def measured(self, seconds: float, wall_s: float, unit_start: bool) -> None:
+        """A chunk of `seconds` took `wall_s` to produce (waits excluded); `unit_start`: a unit's first chunk."""
+        with self.condition:
+            self.longest_chunk_s = max(self.longest_chunk_s, seconds)
+            if unit_start:
+                self.unit_start_s = max(self.unit_start_s, wall_s)
+            if seconds > 0:  # a unit's first chunk counts too (slower: conservative), so one-chunk units measure
+                sample = wall_s / seconds
+                self.rtf = sample if self.rtf is None else (1 - self.SMOOTHING) * self.rtf + self.SMOOTHING * sample
 
     def produced(self, seconds: float) -> None:
         with self.condition:
@@ -112,6 +149,7 @@ class UnitOutput:
         self.lookahead = lookahead
         self._deliver = deliver
         self._first = True
+        self._producing_since = unit_ready  # waits for the consumer are not production time
 
     def check_cancelled(self) -> None:
         if self.cancel.is_set():
@@ -120,17 +158,22 @@ class UnitOutput:
     def emit(self, pcm: np.ndarray, last: bool, *, bert_s: float = 0.0, prefill_s: float = 0.0, tokens: int = 0,
              ar_ms_per_token: float = 0.0, decode_ms: float = 0.0) -> None:
         self.check_cancelled()
-        timings = ChunkTimings(self.unit_ready, self.frontend_s, bert_s, prefill_s, time.perf_counter(), tokens,
-                               ar_ms_per_token, decode_ms)
+        now = time.perf_counter()
+        seconds = len(pcm) / self.sample_rate
+        self.lookahead.measured(seconds, now - self._producing_since, unit_start=self._first)
+        timings = ChunkTimings(self.unit_ready, self.frontend_s, bert_s, prefill_s, now, tokens,
+                               ar_ms_per_token, decode_ms, self.lookahead.bound)
         chunk = AudioChunk(pcm=np.asarray(pcm, np.float32), sample_rate=self.sample_rate,
                            unit_index=self.unit_index, unit_text=self.text, first=self._first, last=last,
                            timings=timings)
         self._first = False
         self.lookahead.produced(chunk.seconds)
         self._deliver(chunk)
+        self._producing_since = time.perf_counter()
 
     def wait_for_room(self) -> None:
         self.lookahead.wait_for_room()
+        self._producing_since = time.perf_counter()
 
 
 OptionsT = TypeVar("OptionsT")
@@ -184,8 +227,12 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
         """Speak a short text once, discarding the audio, so the first real turn is not cold."""
         cancel = threading.Event()
         prepared, _ = self._prepare_unit(text, self.options)
-        output = UnitOutput(text, 0, time.perf_counter(), 0.0, self.sample_rate, cancel,
-                            Lookahead(float("inf"), cancel), lambda item: None)
+        lookahead = Lookahead(float("inf"), cancel)
+
+        def discard(chunk: AudioChunk) -> None:
+            lookahead.taken(chunk.seconds)  # taken at once, so the worker never waits for room
+
+        output = UnitOutput(text, 0, time.perf_counter(), 0.0, self.sample_rate, cancel, lookahead, discard)
         self._speak_unit(prepared, output, self.options, self._new_stream_state(self.options))
 
     def close(self) -> None:

@@ -91,11 +91,13 @@ class DeviceBuffer:
 
 
 class OnnxKVCache:
-    """Keys and values of every layer, preallocated to ``max_len`` positions; ``length`` of them valid."""
+    """Keys and values of every layer, preallocated to ``max_len`` positions (``length`` of them valid),
+    and the stream's logits buffer, so that streams decoding at once on one voice share nothing."""
 
-    def __init__(self, layers: int, dim: int, max_len: int, device: OrtDevice) -> None:
+    def __init__(self, layers: int, dim: int, max_len: int, vocab_size: int, device: OrtDevice) -> None:
         self.keys = DeviceBuffer((layers, 1, max_len, dim), device)
         self.values = DeviceBuffer((layers, 1, max_len, dim), device)
+        self.logits = np.zeros((1, vocab_size), np.float32)
         self.max_len = max_len
         self.length = 0
 
@@ -120,12 +122,12 @@ class OnnxText2Semantic:
         self._present = cache_names(config.num_layers, "present")
         self._past = cache_names(config.num_layers, "past")
         self._new = cache_names(config.num_layers, "new")
-        self._logits = np.zeros((1, config.vocab_size), np.float32)
 
     def new_cache(self, max_len: int, batch: int = 1) -> OnnxKVCache:
         if batch != 1:
             raise ValueError("the ONNX GPT decodes one sequence at a time")
-        return OnnxKVCache(self.config.num_layers, self.config.hidden_dim, max_len, self.device)
+        config = self.config
+        return OnnxKVCache(config.num_layers, config.hidden_dim, max_len, config.vocab_size, self.device)
 
     def _bind_cache(self, binding, names: list[str], cache: OnnxKVCache, start: int, count: int, output: bool) -> None:
         bind = binding.bind_output if output else binding.bind_input
@@ -134,10 +136,12 @@ class OnnxText2Semantic:
             buffer = cache.keys if index % 2 == 0 else cache.values
             bind(name, self.device.kind, self.device.index, np.float32, shape, buffer.address(index // 2, start))
 
-    def _run(self, session, binding) -> torch.Tensor:
-        binding.bind_output("logits", "cpu", 0, np.float32, list(self._logits.shape), self._logits.ctypes.data)
+    @staticmethod
+    def _run(session, binding, cache: OnnxKVCache) -> torch.Tensor:
+        logits = cache.logits
+        binding.bind_output("logits", "cpu", 0, np.float32, list(logits.shape), logits.ctypes.data)
         session.run_with_iobinding(binding)
-        return torch.from_numpy(self._logits.copy())
+        return torch.from_numpy(logits.copy())
 
     def prefill(self, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor,
                 cache: OnnxKVCache) -> torch.Tensor:
@@ -150,7 +154,7 @@ class OnnxText2Semantic:
         binding.bind_cpu_input("bert", np.ascontiguousarray(bert.detach().float().cpu().numpy()))
         binding.bind_cpu_input("prompt", _int64(prompt.cpu()))
         self._bind_cache(binding, self._present, cache, 0, total, output=True)
-        logits = self._run(self._prefill, binding)
+        logits = self._run(self._prefill, binding, cache)
         cache.length = total
         return logits
 
@@ -164,7 +168,7 @@ class OnnxText2Semantic:
         binding.bind_cpu_input("position", _int64([audio_position]))
         self._bind_cache(binding, self._past, cache, 0, length, output=False)
         self._bind_cache(binding, self._new, cache, length, 1, output=True)
-        logits = self._run(self._step, binding)
+        logits = self._run(self._step, binding, cache)
         cache.length = length + 1
         return logits
 
