@@ -46,7 +46,7 @@ class ParityResult:
     tolerance: str
 
     def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'}  {self.name:<28} {self.error:<40} tolerance: {self.tolerance}"
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.name:<40} {self.error:<40} tolerance: {self.tolerance}"
 
 
 def relative_max_error(ours: np.ndarray, golden: np.ndarray) -> float:
@@ -61,8 +61,8 @@ def snr_db(ours: np.ndarray, golden: np.ndarray) -> float:
 
 
 def compare_close(name: str, ours: np.ndarray, golden: np.ndarray,
-                  relative_tolerance: float = RELATIVE_TOLERANCE) -> ParityResult:
-    tolerance = f"max|err| <= {relative_tolerance:g} x max|golden|"
+                  relative_tolerance: float = RELATIVE_TOLERANCE, against: str = "golden") -> ParityResult:
+    tolerance = f"max|err| <= {relative_tolerance:g} x max|{against}|"
     if ours.shape != golden.shape:
         return ParityResult(name, False, f"shape {ours.shape} != {golden.shape}", tolerance)
     error = relative_max_error(ours, golden)

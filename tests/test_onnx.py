@@ -202,6 +202,11 @@ def test_cli_exports_then_speaks_on_the_onnx_backend_and_doctor_reports_it(spec,
     assert main(["doctor"]) == 0
     assert "ONNX export up to date" in capsys.readouterr().out
 
+    from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
+
+    service = GPTSoVITSTTSService(voice="fixture", backend="onnx", warm_up=False)
+    assert service.engine.voice.backend == "onnx"
+
 
 def test_the_onnx_backend_refuses_int8_and_unknown_backends(spec, export_dir):
     from agent_tts.errors import AgentTTSError

@@ -58,7 +58,8 @@ class StepBar:
 
     def __call__(self, done: int, total: int, label: str) -> None:
         filled = int(20 * done / total)
-        line = f"[{'#' * filled}{'.' * (20 - filled)}] {done}/{total} {label} ({time.perf_counter() - self.started:.1f} s)"
+        elapsed = time.perf_counter() - self.started
+        line = f"[{'#' * filled}{'.' * (20 - filled)}] {done}/{total} {label} ({elapsed:.1f} s)"
         if self.redraw:
             self.stream.write(f"\r{line}\033[K" + ("\n" if done == total else ""))
         else:
@@ -114,12 +115,14 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
                 partial / "gpt_step.onnx", ["token", "position", *past], ["logits", *cache_names(layers, "new")],
                 {name: {1: "length"} for name in past})
         step(4)
-        channels = sovits.config.inter_channels
-        _export(SoVITSDecoderGraph(sovits), (torch.randint(0, sovits.config.codebook_size, (1, 1, 12)),
-                                             torch.randint(0, 300, (1, n_text)), torch.randn(1, sovits.config.gin_channels, 1),
-                                             torch.randn(1, channels, 30), torch.tensor([0.5]), torch.tensor([24])),
-                partial / "sovits_decoder.onnx", ["codes", "phone_ids", "ge", "noise", "noise_scale", "frames"], ["wav"],
-                {"codes": {2: "tokens"}, "phone_ids": {1: "phones"}, "noise": {2: "noise_frames"}, "wav": {2: "samples"}})
+        config = sovits.config
+        decoder_inputs = (torch.randint(0, config.codebook_size, (1, 1, 12)), torch.randint(0, 300, (1, n_text)),
+                          torch.randn(1, config.gin_channels, 1), torch.randn(1, config.inter_channels, 30),
+                          torch.tensor([0.5]), torch.tensor([24]))
+        _export(SoVITSDecoderGraph(sovits), decoder_inputs, partial / "sovits_decoder.onnx",
+                ["codes", "phone_ids", "ge", "noise", "noise_scale", "frames"], ["wav"],
+                {"codes": {2: "tokens"}, "phone_ids": {1: "phones"}, "noise": {2: "noise_frames"},
+                 "wav": {2: "samples"}})
         step(5)
         _export(PromptCodesGraph(hubert, sovits), (torch.randn(1, 32000),), partial / "prompt_codes.onnx",
                 ["wav16k"], ["codes"], {"wav16k": {1: "samples"}, "codes": {1: "tokens"}})

@@ -3,10 +3,12 @@
 `manifest.json` in an export folder records the export format, the voice's
 model version, the model configs, and for each source (the GPT file, the
 SoVITS file, the HuBERT and BERT folders) every file's size, mtime and
-sha256. Each graph carries the version and one digest of those hashes in its
-ONNX metadata, checked against the manifest when it is opened. Checking a voice against it rehashes only the files whose size or
-mtime changed, so a fresh export is confirmed in milliseconds and an edited
-file is always caught.
+sha256. Each graph carries the version and one digest of those hashes in
+its ONNX metadata, checked against the manifest when it is opened.
+Checking a voice against the manifest rehashes only the files whose size or
+mtime changed: a fresh export is confirmed from file stats alone, a touched
+but identical file still counts as fresh, and an edited file is caught (unless
+an edit kept both its size and its mtime).
 """
 
 from __future__ import annotations

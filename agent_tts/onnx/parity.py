@@ -94,7 +94,7 @@ def _compare_voices(fixture: Fixture, torch_voice: Voice, onnx_voice: Voice,
                 onnx_tokens, onnx_logits = _ar_run(onnx_voice, phone_ids, bert, prompt, options)
                 torch_tokens, torch_logits = _ar_run(torch_voice, phone_ids, bert, prompt, options)
                 name = f"onnx_ar{case}_{mode}"
-                yield compare_close(f"{name}_logits_vs_torch", onnx_logits, torch_logits, tolerance)
+                yield compare_close(f"{name}_logits_vs_torch", onnx_logits, torch_logits, tolerance, "torch")
                 golden_logits = fixture.golden(f"ar{case}_{mode}_logits.npy")
                 yield compare_close(f"{name}_logits_vs_golden", onnx_logits[: len(golden_logits)], golden_logits,
                                     tolerance)
