@@ -111,7 +111,8 @@ def _load_voice(toml: Path, backend: str, args: argparse.Namespace, scratch: Pat
     return Voice.load(toml, device=args.device, precision=args.precision)
 
 
-def _bench_case(voice, synthesizer, text: str, args: argparse.Namespace) -> dict:
+def _bench_case(synthesizer, text: str, args: argparse.Namespace) -> dict:
+    voice = synthesizer.voice
     streaming = [asyncio.run(_stream_first_audio(synthesizer, text, seed)) for seed in range(args.runs)]
     whole = [_whole_first_audio(voice, text, seed) for seed in range(args.runs)]
     stream_full = [asyncio.run(_stream_full(synthesizer, text, seed)) for seed in range(args.full_runs)]
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
         for backend, synthesizer in synthesizers.items():
             _say(f"{name}, {backend}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
-            figures["backends"][backend][name] = _bench_case(synthesizer.voice, synthesizer, text, args)
+            figures["backends"][backend][name] = _bench_case(synthesizer, text, args)
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.device == "cuda" and torch.cuda.is_available():
         figures["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20

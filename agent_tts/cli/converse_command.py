@@ -9,9 +9,9 @@ import time
 
 from agent_tts.audio.wav_sink import WavSink
 from agent_tts.cli.audio_output import open_output
+from agent_tts.cli.engine_arguments import add_backend_arguments, engine_from
 from agent_tts.conversation.runner import run_conversation
 from agent_tts.conversation.scripted_llm import DEFAULT_SCRIPT, ScriptedLLM
-from agent_tts.engines import open_engine
 
 FALLBACK_WAV = "conversation.wav"
 
@@ -26,9 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--voice", metavar="NAME", help="a registered voice or a voice TOML (default: the registry's "
                         "default, else the bundled default voice)")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                        help="run a GPT-SoVITS voice on torch or on its ONNX export (agent-tts export-onnx NAME)")
-    parser.add_argument("--onnx-dir", metavar="DIR", help="with --backend onnx: the export folder, if not the default")
+    add_backend_arguments(parser)
     parser.add_argument("--device", metavar="DEV", help="sound device name or index (default: the system default)")
     parser.add_argument("--out", metavar="FILE.wav", help="write the conversation to a WAV file instead of playing it")
     parser.add_argument("--tokens-per-second", type=float, default=40.0, help="the scripted LLM's pace (default 40)")
@@ -37,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    choice = open_engine(args.voice, backend=args.backend, onnx_dir=args.onnx_dir)
+    choice = engine_from(args)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
     # The device starts while the engine warms up: some sound servers take a moment to settle.
     output = open_output(choice.engine.sample_rate, args.out, args.device, FALLBACK_WAV)

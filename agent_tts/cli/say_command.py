@@ -8,8 +8,8 @@ import sys
 
 from agent_tts.audio.wav_sink import WavSink
 from agent_tts.cli.audio_output import open_output
+from agent_tts.cli.engine_arguments import add_backend_arguments, engine_from
 from agent_tts.conversation.stdin import stdin_lines
-from agent_tts.engines import open_engine
 from agent_tts.text.language_split import LANGUAGES
 
 
@@ -24,16 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--voice", metavar="NAME", help="a registered voice or a voice TOML")
     parser.add_argument("--language", choices=LANGUAGES, default="auto")
     parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                        help="run a GPT-SoVITS voice on torch or on its ONNX export (agent-tts export-onnx NAME)")
-    parser.add_argument("--onnx-dir", metavar="DIR", help="with --backend onnx: the export folder, if not the default")
+    add_backend_arguments(parser)
     parser.add_argument("--device", metavar="DEV", help="sound device name or index")
     parser.add_argument("--out", metavar="FILE.wav", help="write a WAV file instead of playing")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    choice = open_engine(args.voice, backend=args.backend, onnx_dir=args.onnx_dir)
+    choice = engine_from(args)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
     output = open_output(choice.engine.sample_rate, args.out, args.device, "say.wav")
     text = " ".join(args.text)

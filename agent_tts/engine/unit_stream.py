@@ -159,11 +159,11 @@ class UnitOutput:
              ar_ms_per_token: float = 0.0, decode_ms: float = 0.0) -> None:
         self.check_cancelled()
         now = time.perf_counter()
-        seconds = len(pcm) / self.sample_rate
-        self.lookahead.measured(seconds, now - self._producing_since, unit_start=self._first)
+        pcm = np.asarray(pcm, np.float32)
+        self.lookahead.measured(len(pcm) / self.sample_rate, now - self._producing_since, unit_start=self._first)
         timings = ChunkTimings(self.unit_ready, self.frontend_s, bert_s, prefill_s, now, tokens,
                                ar_ms_per_token, decode_ms, self.lookahead.bound)
-        chunk = AudioChunk(pcm=np.asarray(pcm, np.float32), sample_rate=self.sample_rate,
+        chunk = AudioChunk(pcm=pcm, sample_rate=self.sample_rate,
                            unit_index=self.unit_index, unit_text=self.text, first=self._first, last=last,
                            timings=timings)
         self._first = False

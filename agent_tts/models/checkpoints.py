@@ -230,10 +230,11 @@ def _build(raw: RawCheckpoint, kind: str, make_model: Callable[[RawCheckpoint], 
     return materialize(model, raw.weights, raw.path, dtype, device)
 
 
-def load_gpt(path: str | Path, dtype: torch.dtype = torch.float32,
+def load_gpt(source: str | Path | RawCheckpoint, dtype: torch.dtype = torch.float32,
              device: torch.device | str = "cpu") -> Text2SemanticModel:
-    """Build the GPT from a ``*.ckpt`` file."""
-    return _build(read_gpt_checkpoint(path), "GPT", lambda raw: Text2SemanticModel(gpt_config(raw)), dtype, device)
+    """Build the GPT from a ``*.ckpt`` file, or from one already read."""
+    raw = source if isinstance(source, RawCheckpoint) else read_gpt_checkpoint(source)
+    return _build(raw, "GPT", lambda raw: Text2SemanticModel(gpt_config(raw)), dtype, device)
 
 
 def load_sovits(path: str | Path, dtype: torch.dtype = torch.float32,

@@ -95,8 +95,10 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
         sources = {name: {"path": str(path.resolve()), "files": fingerprint(path)}
                    for name, path in voice_sources(spec).items()}
         step(1)
-        version = read_gpt_checkpoint(spec.gpt).version
-        gpt, sovits = load_gpt(spec.gpt), load_sovits(spec.sovits)
+        raw_gpt = read_gpt_checkpoint(spec.gpt)
+        version = raw_gpt.version
+        gpt, sovits = load_gpt(raw_gpt), load_sovits(spec.sovits)
+        del raw_gpt
         hubert = HubertFeatureExtractor.from_folder(spec.hubert).eval()
         bert = BertFeatureExtractor.from_folder(spec.bert).eval()
         layers, dim = gpt.config.num_layers, gpt.config.hidden_dim

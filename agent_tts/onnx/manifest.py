@@ -43,35 +43,35 @@ def sha256_of(path: Path, chunk_bytes: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _files_of(source: Path) -> list[Path]:
+def _files_of(source: Path) -> list[tuple[str, Path]]:
+    """(name, path) of a file, or of every file in a folder, named relative to the folder."""
     if source.is_file():
-        return [source]
+        return [(source.name, source)]
     if source.is_dir():
-        return sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return sorted((str(p.relative_to(source)), p) for p in source.rglob("*")
+                      if p.is_file() and not p.name.startswith("."))
     raise AgentTTSError(f"{source}: not found")
 
 
 def fingerprint(source: Path, on_file: Callable[[Path], None] | None = None) -> list[dict[str, Any]]:
     """Size, mtime and sha256 of a file, or of every file in a folder (relative names)."""
     records = []
-    for path in _files_of(source):
+    for name, path in _files_of(source):
         if on_file is not None:
             on_file(path)
         stat = path.stat()
-        name = path.name if source.is_file() else str(path.relative_to(source))
         records.append({"name": name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_of(path)})
     return records
 
 
 def _unchanged(source: Path, recorded: list[dict[str, Any]]) -> bool:
     try:
-        paths = _files_of(source)
+        files = _files_of(source)
     except AgentTTSError:
         return False
-    names = [p.name if source.is_file() else str(p.relative_to(source)) for p in paths]
-    if names != [record["name"] for record in recorded]:
+    if [name for name, _ in files] != [record["name"] for record in recorded]:
         return False
-    for path, record in zip(paths, recorded):
+    for (_, path), record in zip(files, recorded):
         stat = path.stat()
         if stat.st_size != record["size"]:
             return False

@@ -1,7 +1,7 @@
 """Pronunciations for words no dictionary has: the GRU encoder-decoder that g2p_en ships.
 
-Only the package's weight file (`checkpoint20.npz`) is used; importing g2p_en
-itself would call `nltk.download` at import time.
+Only the package's weight file (`checkpoint20.npz`) is read, found without
+importing g2p_en: its import fetches NLTK data from the internet.
 """
 
 from __future__ import annotations
