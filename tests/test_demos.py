@@ -43,7 +43,10 @@ def test_customer_service_demo_answers_typed_questions(tmp_path):
         stdin="How do I return something?\nWhat are your opening hours?\n")
     assert completed.stdout.count("first audio") == 2
     heard = set(words(transcribe(played, rate)))
-    assert {"return", "refund"} <= heard and heard & {"nine", "9"} and heard & {"six", "6"}
+    # The returns answer and the opening-hours answer were both spoken. Whisper tiny mishears a word now and then
+    # (once "refund" went missing from a full run), so the returns answer needs two of its distinctive words.
+    assert "return" in heard and len(heard & {"refund", "thirty", "30", "card", "working", "orders"}) >= 2
+    assert heard & {"nine", "9"} and heard & {"six", "6"}
 
 
 def test_vtuber_demo_reads_chat_by_its_rules(tmp_path):

@@ -45,12 +45,23 @@ async def test_streamed_audio_matches_the_whole_utterance(voice, noise_scale):
     assert snr_db(streamed, whole) >= 30.0
 
 
-async def test_chunks_are_clause_first_small_then_larger(voice):
-    plan = ChunkPlan(first_tokens=10, tokens=25)
-    chunks = await _collect(Synthesizer(voice), TEXT, seed=1, fixed_tokens=60, chunk_plan=plan)
-    assert [chunk.unit_index for chunk in chunks] == [0, 0, 0, 1, 1, 1]
-    assert [len(chunk.pcm) for chunk in chunks if chunk.first] == [10 * 1280, 10 * 1280]
-    assert [chunk.last for chunk in chunks] == [False, False, True] * 2
+def test_chunk_plan_grows_to_its_cap_and_refuses_bad_sizes():
+    assert [ChunkPlan().chunk_tokens(index) for index in range(6)] == [10, 20, 40, 80, 100, 100]
+    assert [ChunkPlan(first_tokens=4, growth=1.5, max_tokens=10).chunk_tokens(i) for i in range(5)] == [4, 6, 9, 10, 10]
+    assert [ChunkPlan(first_tokens=25, growth=1.0, max_tokens=25).chunk_tokens(i) for i in range(3)] == [25] * 3
+    with pytest.raises(ValueError, match="max_tokens"):
+        ChunkPlan(first_tokens=10, max_tokens=5)
+    with pytest.raises(ValueError, match="growth"):
+        ChunkPlan(growth=0.5)
+
+
+async def test_chunks_are_clause_first_small_then_growing(voice):
+    plan = ChunkPlan(first_tokens=10, growth=2.0, max_tokens=40)
+    chunks = await _collect(Synthesizer(voice), TEXT, seed=1, fixed_tokens=100, chunk_plan=plan)
+    assert [chunk.unit_index for chunk in chunks] == [0, 0, 0, 0, 1, 1, 1, 1]
+    # 10, 20, then 40 (the cap); the last chunk is the rest: 30 tokens, with the held-back ones.
+    assert [len(chunk.pcm) // 1280 for chunk in chunks] == [10, 20, 40, 30] * 2
+    assert [chunk.last for chunk in chunks] == [False, False, False, True] * 2
     assert [chunk.unit_text for chunk in chunks if chunk.first] == segment_text(TEXT)
     assert all(chunk.sample_rate == 32000 and chunk.pcm.dtype == np.float32 for chunk in chunks)
     timings = chunks[0].timings

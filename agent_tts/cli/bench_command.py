@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="int8: dynamic int8 linear weights for the GPT and BERT (torch backend, CPU only)")
     parser.add_argument("--backend", nargs="+", choices=("torch", "onnx"), default=["torch"],
                         help="one or both, measured in the same run (onnx exports the voice first)")
+    parser.add_argument("--first-chunk-tokens", nargs="+", type=int, metavar="N",
+                        help="first-chunk sizes in tokens: the first is used for every figure, the others get "
+                        "streaming first-audio runs of their own (default: the engine's, 10)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.set_defaults(handler=run)
 
@@ -50,20 +53,21 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _stream_first_audio(synthesizer, text: str, seed: int) -> dict:
-    stream = synthesizer.stream(text, seed=seed, fixed_tokens_per_phone=TOKENS_PER_PHONE)
+async def _stream_first_audio(synthesizer, text: str, seed: int, plan) -> dict:
+    stream = synthesizer.stream(text, seed=seed, fixed_tokens_per_phone=TOKENS_PER_PHONE, chunk_plan=plan)
     try:
         chunk = await stream.__anext__()
     finally:
         await stream.aclose()
     t = chunk.timings
     return {"first_audio_s": t.since_unit_ready_s, "frontend_s": t.frontend_s, "bert_s": t.bert_s,
-            "prefill_s": t.prefill_s, "first_decode_ms": t.decode_ms}
+            "prefill_s": t.prefill_s, "first_decode_ms": t.decode_ms, "first_chunk_audio_s": chunk.seconds}
 
 
-async def _stream_full(synthesizer, text: str, seed: int) -> dict:
+async def _stream_full(synthesizer, text: str, seed: int, plan) -> dict:
     started = time.perf_counter()
-    chunks = [chunk async for chunk in synthesizer.stream(text, seed=seed, fixed_tokens_per_phone=TOKENS_PER_PHONE)]
+    chunks = [chunk async for chunk in synthesizer.stream(text, seed=seed, fixed_tokens_per_phone=TOKENS_PER_PHONE,
+                                                          chunk_plan=plan)]
     wall = time.perf_counter() - started
     audio = sum(chunk.seconds for chunk in chunks)
     last_of_unit = [chunk for chunk in chunks if chunk.last]
@@ -111,20 +115,32 @@ def _load_voice(toml: Path, backend: str, args: argparse.Namespace, scratch: Pat
     return Voice.load(toml, device=args.device, precision=args.precision)
 
 
-def _bench_case(synthesizer, text: str, args: argparse.Namespace) -> dict:
-    voice = synthesizer.voice
-    streaming = [asyncio.run(_stream_first_audio(synthesizer, text, seed)) for seed in range(args.runs)]
-    whole = [_whole_first_audio(voice, text, seed) for seed in range(args.runs)]
-    stream_full = [asyncio.run(_stream_full(synthesizer, text, seed)) for seed in range(args.full_runs)]
-    whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
-    stream_first = _percentiles([run["first_audio_s"] for run in streaming])
-    whole_first = _percentiles(whole)
-    return {
-        "streaming": {
-            "first_audio_s": stream_first,
-            "first_audio_parts_s": {key: statistics.median(run[key] for run in streaming)
+def _first_audio_figures(runs: list[dict]) -> dict:
+    return {"first_audio_s": _percentiles([run["first_audio_s"] for run in runs]),
+            "first_audio_parts_s": {key: statistics.median(run[key] for run in runs)
                                     for key in ("frontend_s", "bert_s", "prefill_s")},
-            "first_chunk_decode_ms": statistics.median(run["first_decode_ms"] for run in streaming),
+            "first_chunk_decode_ms": statistics.median(run["first_decode_ms"] for run in runs),
+            "first_chunk_audio_s": statistics.median(run["first_chunk_audio_s"] for run in runs)}
+
+
+def _bench_case(synthesizer, text: str, args: argparse.Namespace, plans: list) -> dict:
+    voice = synthesizer.voice
+    plan = plans[0]
+    streaming = [asyncio.run(_stream_first_audio(synthesizer, text, seed, plan)) for seed in range(args.runs)]
+    whole = [_whole_first_audio(voice, text, seed) for seed in range(args.runs)]
+    stream_full = [asyncio.run(_stream_full(synthesizer, text, seed, plan)) for seed in range(args.full_runs)]
+    whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
+    first = _first_audio_figures(streaming)
+    stream_first = first["first_audio_s"]
+    whole_first = _percentiles(whole)
+    other_first_chunks = {
+        other.first_tokens: _first_audio_figures(
+            [asyncio.run(_stream_first_audio(synthesizer, text, seed, other)) for seed in range(args.runs)])
+        for other in plans[1:]}
+    return {
+        "first_chunk_tokens": plan.first_tokens,
+        "streaming": {
+            **first,
             "ar_ms_per_token": statistics.median(run["ar_ms_per_token"] for run in stream_full),
             "sovits_ms_per_chunk": statistics.median(run["sovits_ms_per_chunk"] for run in stream_full),
             "rtf": statistics.median(run["rtf"] for run in stream_full),
@@ -132,12 +148,14 @@ def _bench_case(synthesizer, text: str, args: argparse.Namespace) -> dict:
         },
         "whole": {"first_audio_s": whole_first, "rtf": statistics.median(run["rtf"] for run in whole_full)},
         "first_audio_ratio_whole_over_streaming_p50": whole_first["p50"] / stream_first["p50"],
+        "streaming_first_audio_by_first_chunk_tokens": other_first_chunks,
     }
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from agent_tts.engine.chunked_decoder import ChunkPlan
     from agent_tts.engine.synthesizer import Synthesizer
     from agent_tts.errors import AgentTTSError
 
@@ -146,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
     backends = list(dict.fromkeys(args.backend))
     if args.precision == "int8" and backends == ["onnx"]:
         raise AgentTTSError("--precision int8 is for the torch backend; the ONNX backend runs the fp32 export")
+    try:
+        plans = [ChunkPlan(first_tokens=n) for n in args.first_chunk_tokens or [ChunkPlan().first_tokens]]
+    except ValueError as exc:
+        raise AgentTTSError(f"--first-chunk-tokens: {exc}") from exc
     synthesizers = {}
     with tempfile.TemporaryDirectory(prefix="agent-tts-bench-") as tmp:
         if args.voice:
@@ -163,16 +185,20 @@ def run(args: argparse.Namespace) -> int:
             _say(f"{backend}: voice loaded in {time.perf_counter() - started:.1f} s")
             voice.frontend.warm_up()
             synthesizers[backend] = Synthesizer(voice)
-            asyncio.run(_stream_full(synthesizers[backend], "你好，很高兴认识你。", seed=0))  # warm-up
+            asyncio.run(_stream_full(synthesizers[backend], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
 
     figures: dict = {"device": args.device, "torch": torch.__version__, "tokens_per_phone": TOKENS_PER_PHONE,
                      "machine": _machine(args.device), "backends": {}}
     for backend in backends:
         figures["backends"][backend] = {"precision": args.precision if backend == "torch" else "fp32"}
+    if args.device == "cpu":
+        figures["cpu_rates_before"] = _cpu_rates()
     for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
         for backend, synthesizer in synthesizers.items():
             _say(f"{name}, {backend}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
-            figures["backends"][backend][name] = _bench_case(synthesizer, text, args)
+            figures["backends"][backend][name] = _bench_case(synthesizer, text, args, plans)
+    if args.device == "cpu":
+        figures["cpu_rates_after"] = _cpu_rates()
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.device == "cuda" and torch.cuda.is_available():
         figures["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
@@ -180,6 +206,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
+
+
+def _cpu_rates() -> dict:
+    """This VM's arithmetic rate and bandwidth now: shared machines vary by the hour, so runs say what they had."""
+    from dataclasses import asdict
+
+    from agent_tts.perf.machine_rates import measure_machine_rates
+
+    return asdict(measure_machine_rates(repeats=10))
 
 
 def _machine(device: str) -> str:
@@ -195,6 +230,11 @@ def _machine(device: str) -> str:
 
 def _print(figures: dict) -> None:
     print(f"device: {figures['device']} ({figures['machine']}), torch {figures['torch']}")
+    if "cpu_rates_before" in figures:
+        before, after = figures["cpu_rates_before"], figures["cpu_rates_after"]
+        print(f"CPU rates before / after the runs: matrix product {before['gemm_gflops']:.0f} / "
+              f"{after['gemm_gflops']:.0f} GFLOP/s, read {before['read_gb_per_s']:.1f} / "
+              f"{after['read_gb_per_s']:.1f} GB/s (compare with agent-tts bench-floor)")
     backends = figures["backends"]
     for backend, runs in backends.items():
         print(f"backend {backend} ({runs['precision']}):")
@@ -209,7 +249,13 @@ def _print(figures: dict) -> None:
                   f"{parts['prefill_s'] * 1000:.0f} ms, first chunk decode {s['first_chunk_decode_ms']:.0f} ms)")
             print(f"    whole    first audio  p50 {w['first_audio_s']['p50'] * 1000:7.0f} ms  "
                   f"p95 {w['first_audio_s']['p95'] * 1000:7.0f} ms  (n={w['first_audio_s']['n']})")
-            print(f"    ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x")
+            print(f"    ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x "
+                  f"(first chunk {case['first_chunk_tokens']} tokens)")
+            for tokens, other in case["streaming_first_audio_by_first_chunk_tokens"].items():
+                print(f"    first chunk {tokens} tokens: streaming first audio p50 "
+                      f"{other['first_audio_s']['p50'] * 1000:.0f} ms  p95 {other['first_audio_s']['p95'] * 1000:.0f} "
+                      f"ms (prefill {other['first_audio_parts_s']['prefill_s'] * 1000:.0f} ms, first chunk decode "
+                      f"{other['first_chunk_decode_ms']:.0f} ms)")
             print(f"    AR {s['ar_ms_per_token']:.1f} ms/token, SoVITS {s['sovits_ms_per_chunk']:.0f} ms/chunk, "
                   f"RTF streaming {s['rtf']:.2f}, whole {w['rtf']:.2f}, audio {s['audio_s']:.1f} s")
     if {"torch", "onnx"} <= backends.keys():

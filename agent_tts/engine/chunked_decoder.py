@@ -1,5 +1,11 @@
 """Chunk-wise SoVITS decoding of a growing token sequence, with joins that do not click.
 
+A unit's first chunk is small, so its first sound comes early; each later
+chunk is `growth` times the one before, up to `max_tokens`. While the
+real-time factor is well under 1, a chunk twice the size of the last is ready
+before the audio already handed out has played; and long chunks re-decode
+less left context per second of audio.
+
 Each chunk is decoded over a window that starts `left_context` tokens before
 the new audio and ends at the newest token. The last `holdback` tokens of a
 window are not emitted yet, because their audio still changes once tokens to
@@ -28,16 +34,30 @@ class ChunkPlan:
     """Chunk sizes in semantic tokens (25 per second of audio)."""
 
     first_tokens: int = 10        # the first chunk: 0.4 s of audio, so first sound comes early
-    tokens: int = 25              # later chunks: 1 s each
+    growth: float = 2.0           # each later chunk this many times the one before ...
+    max_tokens: int = 100         # ... up to this many (4 s)
     left_context: int = 25        # tokens re-decoded before each chunk for continuity
     holdback: int = 3             # newest tokens held until right context exists
     crossfade_samples: int = 640  # 20 ms at 32 kHz
 
     def __post_init__(self) -> None:
-        if self.first_tokens < 1 or self.tokens < 1:
+        if self.first_tokens < 1:
             raise ValueError("chunk sizes must be at least one token")
+        if self.max_tokens < self.first_tokens:
+            raise ValueError(f"max_tokens ({self.max_tokens}) cannot be less than first_tokens ({self.first_tokens})")
+        if self.growth < 1:
+            raise ValueError(f"growth must be at least 1, got {self.growth}")
         if self.left_context < 0 or self.holdback < 0 or self.crossfade_samples < 0:
             raise ValueError("left_context, holdback and crossfade_samples cannot be negative")
+
+    def chunk_tokens(self, index: int) -> int:
+        """The size of a unit's chunk number `index` (0 is the first)."""
+        size = float(self.first_tokens)
+        for _ in range(index):
+            if size >= self.max_tokens:
+                break
+            size *= self.growth
+        return min(self.max_tokens, math.ceil(size))
 
 
 class ChunkedDecoder:
@@ -71,7 +91,7 @@ class ChunkedDecoder:
         self.tokens.extend([tokens] if isinstance(tokens, int) else tokens)
         ready = []
         while True:
-            wanted = self.plan.first_tokens if self.emitted_tokens == 0 else self.plan.tokens
+            wanted = self.plan.chunk_tokens(self.chunks_decoded)
             if len(self.tokens) - self.plan.holdback - self.emitted_tokens < wanted:
                 return ready
             ready.append(self._decode(self.emitted_tokens + wanted, final=False))

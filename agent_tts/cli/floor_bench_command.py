@@ -1,0 +1,114 @@
+"""``agent-tts bench-floor``: the least first-audio time and real-time factor any fp32 implementation could reach here.
+
+Counts the work of the first unit of `agent-tts bench`'s two cases on a
+real-size voice (random weights), measures this machine's best matrix-product
+rate and read bandwidth, and prints each part's floor beside the engine
+issue's targets. Compare with `agent-tts bench` figures from the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+# The engine issue's targets for this CPU class (2 cores, fp32, real size).
+FIRST_AUDIO_TARGET_MS = 400.0
+RTF_TARGET = 0.5
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench-floor",
+        help="the least first-audio time and RTF this machine allows (FLOPs and bytes over measured peak rates)",
+        description="Count the FLOPs and bytes of each part of the first audio and of steady speech on a "
+        "real-size v2 voice with random weights, measure this machine's best fp32 matrix-product rate and "
+        "memory read bandwidth, and print the least time each part can take: a floor for any implementation.",
+    )
+    parser.add_argument("--voice", metavar="TOML", help="count this voice instead of a random real-size one")
+    parser.add_argument("--repeats", type=int, default=20, help="timed repeats per rate measurement (default 20)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.set_defaults(handler=run)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent_tts.cli.bench_command import PARAGRAPH, SENTENCE
+    from agent_tts.perf.machine_rates import MachineRates, measure_machine_rates
+    from agent_tts.perf.work_floor import count_work, time_floor
+    from agent_tts.text.segmenter import segment_text
+    from agent_tts.voice import Voice
+
+    with tempfile.TemporaryDirectory(prefix="agent-tts-floor-") as tmp:
+        if args.voice:
+            toml = Path(args.voice)
+        else:
+            from agent_tts.models.synthetic_voice import write_synthetic_voice
+
+            started = time.perf_counter()
+            _say("writing a real-size v2 voice with random weights (GPT, SoVITS, HuBERT, RoBERTa-large) ...")
+            toml = write_synthetic_voice(Path(tmp) / "voice")
+            _say(f"  done in {time.perf_counter() - started:.1f} s")
+        _say("measuring this machine's matrix-product rate and read bandwidth ...")
+        before = measure_machine_rates(args.repeats)
+        voice = Voice.load(toml)
+        voice.frontend.warm_up()
+        cases = {}
+        for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
+            unit = segment_text(text)[0]
+            _say(f"counting the work of {unit!r} ...")
+            cases[name] = (unit, count_work(voice, unit))
+        _say("measuring the rates again (the best of both counts) ...")
+        after = measure_machine_rates(args.repeats)
+    rates = MachineRates(max(before.gemm_gflops, after.gemm_gflops), max(before.read_gb_per_s, after.read_gb_per_s),
+                         before.threads)
+    figures = {"rates": asdict(rates), "rates_before": asdict(before), "rates_after": asdict(after),
+               "targets": {"first_audio_ms": FIRST_AUDIO_TARGET_MS, "rtf": RTF_TARGET}, "cases": {}}
+    for name, (unit, work) in cases.items():
+        floor = time_floor(work, rates)
+        figures["cases"][name] = {"unit": unit, "work": work.as_dict(), "floor": floor.as_dict()}
+    _print(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def _verdict(floor: float, target: float) -> str:
+    if floor <= target:
+        return "within reach at these rates"
+    return f"out of reach at these rates: it needs a machine {floor / target:.2f}x faster in both"
+
+
+def _print(figures: dict) -> None:
+    rates = figures["rates"]
+    print(f"machine: best fp32 matrix product {rates['gemm_gflops']:.0f} GFLOP/s, best read "
+          f"{rates['read_gb_per_s']:.1f} GB/s, {rates['threads']} threads (best of two measurements)")
+    for name, case in figures["cases"].items():
+        work, floor = case["work"], case["floor"]
+        plan = work["chunk_plan"]
+        print(f"{name}: first unit {case['unit']!r} ({work['text_phones']} phones, "
+              f"{work['prefill_positions']} prefill positions)")
+        rows = (
+            ("BERT", work["bert_gflop"], work["bert_mbytes"], floor["bert_ms"]),
+            ("GPT prefill", work["prefill_gflop"], work["gpt_mbytes"], floor["prefill_ms"]),
+            (f"{floor['first_chunk_steps']} AR steps", work["step_gflop"] * floor["first_chunk_steps"],
+             work["step_mbytes"] * floor["first_chunk_steps"], floor["step_ms"] * floor["first_chunk_steps"]),
+            (f"decode of {work['first_window_tokens']} tokens", work["first_window_gflop"], work["sovits_mbytes"],
+             floor["first_decode_ms"]),
+        )
+        for part, gflop, mbytes, ms in rows:
+            print(f"  {part:<22} {gflop:8.2f} GFLOP {mbytes:8.0f} MB  floor {ms:6.0f} ms")
+        print(f"  first audio floor {floor['first_audio_ms']:.0f} ms with a {plan['first_tokens']}-token first chunk "
+              f"(target {FIRST_AUDIO_TARGET_MS:.0f}: {_verdict(floor['first_audio_ms'], FIRST_AUDIO_TARGET_MS)}); "
+              f"{floor['first_audio_one_token_chunk_ms']:.0f} ms with a 1-token first chunk")
+        print(f"  AR step floor {floor['step_ms']:.1f} ms ({work['step_mbytes']:.0f} MB read per token)")
+        print(f"  RTF floor: whole-utterance decode {floor['rtf_whole']:.2f}, streaming "
+              f"({plan['left_context']}+{plan['max_tokens']}+{plan['holdback']}-token windows) "
+              f"{floor['rtf_streaming']:.2f} (target {RTF_TARGET}: {_verdict(floor['rtf_whole'], RTF_TARGET)})")

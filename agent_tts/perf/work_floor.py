@@ -1,0 +1,198 @@
+"""The work one unit of speech costs a voice, and the least time that work can take on a machine.
+
+`count_work` runs the torch models once on a unit's text and counts, with
+torch's FLOP counter, the matrix-product, attention and convolution FLOPs of
+every part of the first audio (BERT up to the layer the GPT reads, the GPT
+prefill, one AR step, the SoVITS decode of the first window) and of steady
+speech (a streaming window, a whole-utterance decode); elementwise work is
+not counted. It also counts the bytes each part must read at least once: its
+weights, and for an AR step the keys and values it attends to.
+
+`time_floor` takes, part by part, the larger of FLOPs over the machine's best
+measured matrix-product rate and bytes over its best measured read bandwidth
+(`MachineRates`). No implementation of these models at this precision, ours
+or another, can be faster on that machine, whatever its kernels.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from agent_tts.engine.chunked_decoder import ChunkPlan
+from agent_tts.perf.machine_rates import MachineRates
+from agent_tts.text.bert_features import phone_level_bert
+from agent_tts.voice import Voice
+
+TOKENS_PER_SECOND = 25
+WHOLE_DECODE_TOKENS = 250  # 10 s decoded at once: the per-second cost of decoding a whole utterance
+BERT_LAYERS_UNUSED = 2     # the GPT reads hidden_states[-3]: the last two layers need not run
+
+
+@dataclass(frozen=True)
+class UnitWork:
+    """FLOPs (in GFLOP) and bytes of one unit's parts, for the plan's chunk sizes."""
+
+    text_phones: int
+    prefill_positions: int
+    bert_gflop: float
+    bert_mbytes: float               # weights of the layers the GPT reads from (0 when the unit has no Chinese)
+    prefill_gflop: float
+    gpt_mbytes: float                # weights of the GPT's layers and head
+    step_gflop: float
+    step_mbytes: float               # the GPT's weights + the keys/values one step attends to
+    sovits_mbytes: float             # weights of the decoding modules (text encoder, flow, generator)
+    first_window_tokens: int         # tokens decoded for the first chunk (first chunk + holdback)
+    first_window_gflop: float
+    one_token_window_gflop: float    # the first window if the first chunk were a single token
+    chunk_window_tokens: int         # a full-size later chunk's window: left context + max_tokens + holdback
+    chunk_window_gflop: float
+    whole_window_tokens: int         # a whole-utterance decode (WHOLE_DECODE_TOKENS), for its cost per second
+    whole_window_gflop: float
+    chunk_plan: ChunkPlan
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fused_cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+# The counter knows the CUDA attention kernels but not the fused CPU one that scaled_dot_product_attention runs here.
+_EXTRA_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fused_cpu_attention_flops}
+
+
+def _counted(work) -> tuple[FlopCounterMode, object]:
+    with FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter:
+        result = work()
+    return counter, result
+
+
+def _megabytes(parameters) -> float:
+    return sum(parameter.numel() * parameter.element_size() for parameter in parameters) / 1e6
+
+
+def _bert_used_layers(voice: Voice) -> int:
+    return voice.bert.model.config.num_hidden_layers - BERT_LAYERS_UNUSED
+
+
+def _bert_gflop(voice: Voice, text: str) -> float:
+    """FLOPs of the BERT layers whose output the GPT reads, for `text`."""
+    bert = voice.bert
+    counter, _ = _counted(lambda: bert.model(**bert.tokenizer(text, return_tensors="pt"), output_hidden_states=True))
+    layer = re.compile(r"\.encoder\.layer\.(\d+)$")
+    total = 0
+    for module, counts in counter.get_flop_counts().items():
+        match = layer.search(module)
+        if match and int(match.group(1)) < _bert_used_layers(voice):
+            total += sum(counts.values())
+    return total / 1e9
+
+
+def _bert_mbytes(voice: Voice) -> float:
+    layers = voice.bert.model.bert.encoder.layer[:_bert_used_layers(voice)]
+    return _megabytes(parameter for layer in layers for parameter in layer.parameters())
+
+
+def _decode_gflop(voice: Voice, phone_ids: torch.Tensor, tokens: int) -> float:
+    codes = torch.zeros(1, 1, tokens, dtype=torch.long)
+    counter, _ = _counted(lambda: voice.sovits.decode(codes, phone_ids, voice.ge, noise_scale=0.0, speed=1.0))
+    return counter.get_total_flops() / 1e9
+
+
+@torch.inference_mode()
+def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language: str = "auto") -> UnitWork:
+    """Count the work of speaking `text` as one unit with `voice` (a torch-backend voice on the CPU)."""
+    if voice.backend != "torch":
+        raise ValueError("count_work needs the torch backend (it counts the torch models' operations)")
+    phonemes = voice.frontend(text, language)
+    gpt = voice.gpt
+    target_bert = phone_level_bert(voice.bert, phonemes)
+    phone_ids = torch.tensor([voice.ref_phonemes.phone_ids + phonemes.phone_ids])
+    bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None]
+    prompt = voice.prompt_codes
+    positions = phone_ids.shape[1] + prompt.shape[1]
+    cache = gpt.new_cache(positions + 1)
+    prefill, _ = _counted(lambda: gpt.prefill(phone_ids, bert, prompt, cache))
+    step, _ = _counted(lambda: gpt.step(torch.zeros(1, 1, dtype=torch.long), prompt.shape[1], cache))
+    gpt_mbytes = _megabytes([*gpt.h.parameters(), *gpt.ar_predict_layer.parameters()])
+    value_bytes = torch.empty(0, dtype=gpt.compute_dtype).element_size()
+    cache_mbytes = 2 * gpt.config.num_layers * (positions + 1) * gpt.config.hidden_dim * value_bytes / 1e6
+    speaks_chinese = [part for part in phonemes.parts or [phonemes] if part.language == "zh" and part.phones]
+    target_phones = torch.tensor([phonemes.phone_ids])
+    first_window = plan.first_tokens + plan.holdback
+    chunk_window = plan.left_context + plan.max_tokens + plan.holdback
+    return UnitWork(
+        text_phones=len(phonemes.phone_ids),
+        prefill_positions=positions,
+        bert_gflop=sum(_bert_gflop(voice, part.norm_text) for part in speaks_chinese),
+        bert_mbytes=_bert_mbytes(voice) * len(speaks_chinese),
+        prefill_gflop=prefill.get_total_flops() / 1e9,
+        gpt_mbytes=gpt_mbytes,
+        step_gflop=step.get_total_flops() / 1e9,
+        step_mbytes=gpt_mbytes + cache_mbytes,
+        sovits_mbytes=_megabytes(parameter for module in (voice.sovits.enc_p, voice.sovits.flow, voice.sovits.dec)
+                                 for parameter in module.parameters()),
+        first_window_tokens=first_window,
+        first_window_gflop=_decode_gflop(voice, target_phones, first_window),
+        one_token_window_gflop=_decode_gflop(voice, target_phones, 1 + plan.holdback),
+        chunk_window_tokens=chunk_window,
+        chunk_window_gflop=_decode_gflop(voice, target_phones, chunk_window),
+        whole_window_tokens=WHOLE_DECODE_TOKENS,
+        whole_window_gflop=_decode_gflop(voice, target_phones, WHOLE_DECODE_TOKENS),
+        chunk_plan=plan,
+    )
+
+
+@dataclass(frozen=True)
+class TimeFloor:
+    """The least time each part can take at a machine's best rates (ms), and the least real-time factors."""
+
+    bert_ms: float
+    prefill_ms: float
+    step_ms: float
+    first_chunk_steps: int
+    first_decode_ms: float
+    first_audio_ms: float
+    first_audio_one_token_chunk_ms: float
+    rtf_streaming: float
+    rtf_whole: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def time_floor(work: UnitWork, rates: MachineRates) -> TimeFloor:
+    """Divide `work` by `rates`, each part bounded by its arithmetic or its memory traffic, whichever is slower."""
+    def floor_ms(gflop: float, mbytes: float) -> float:
+        return max(gflop / rates.gemm_gflops, mbytes / 1000 / rates.read_gb_per_s) * 1000
+
+    def decode_ms(gflop: float) -> float:
+        return floor_ms(gflop, work.sovits_mbytes)
+
+    step_ms = floor_ms(work.step_gflop, work.step_mbytes)
+    # The prefill yields the first token; each further token of the first window is one AR step.
+    first_steps = work.first_window_tokens - 1
+    one_token_steps = work.chunk_plan.holdback
+    bert_ms = floor_ms(work.bert_gflop, work.bert_mbytes)
+    prefill_ms = floor_ms(work.prefill_gflop, work.gpt_mbytes)
+    first_decode_ms = decode_ms(work.first_window_gflop)
+    ar_s_per_audio_s = step_ms / 1000 * TOKENS_PER_SECOND
+    chunk_seconds = work.chunk_plan.max_tokens / TOKENS_PER_SECOND
+    whole_seconds = work.whole_window_tokens / TOKENS_PER_SECOND
+    return TimeFloor(
+        bert_ms=bert_ms,
+        prefill_ms=prefill_ms,
+        step_ms=step_ms,
+        first_chunk_steps=first_steps,
+        first_decode_ms=first_decode_ms,
+        first_audio_ms=bert_ms + prefill_ms + first_steps * step_ms + first_decode_ms,
+        first_audio_one_token_chunk_ms=bert_ms + prefill_ms + one_token_steps * step_ms
+        + decode_ms(work.one_token_window_gflop),
+        rtf_streaming=ar_s_per_audio_s + decode_ms(work.chunk_window_gflop) / 1000 / chunk_seconds,
+        rtf_whole=ar_s_per_audio_s + decode_ms(work.whole_window_gflop) / 1000 / whole_seconds,
+    )

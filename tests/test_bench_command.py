@@ -1,0 +1,36 @@
+"""`agent-tts bench` end to end on the fixture voice (figures' shape, not their speed)."""
+
+from __future__ import annotations
+
+import json
+
+from agent_tts.cli.main import main
+from engine_support import write_fixture_voice
+
+
+def test_bench_reports_streaming_and_whole_and_other_first_chunk_sizes(gsv_v2_fixture, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    toml = write_fixture_voice(gsv_v2_fixture, tmp_path)
+    assert main(["bench", "--voice", str(toml), "--runs", "2", "--full-runs", "1",
+                 "--first-chunk-tokens", "10", "4", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "first chunk 4 tokens: streaming first audio" in printed and "CPU rates before / after" in printed
+    figures = json.loads(out.read_text())
+    assert figures["cpu_rates_before"]["gemm_gflops"] > 0 and figures["cpu_rates_after"]["read_gb_per_s"] > 0
+    for name in ("sentence_20_chars", "paragraph_3_sentences"):
+        case = figures["backends"]["torch"][name]
+        assert case["first_chunk_tokens"] == 10
+        streaming, whole = case["streaming"], case["whole"]
+        assert streaming["first_audio_s"]["n"] == 2 and whole["first_audio_s"]["n"] == 2
+        assert 0 < streaming["first_audio_s"]["p50"] and streaming["audio_s"] > 1
+        assert case["first_audio_ratio_whole_over_streaming_p50"] == (
+            whole["first_audio_s"]["p50"] / streaming["first_audio_s"]["p50"])
+        assert abs(streaming["first_chunk_audio_s"] - 10 / 25) < 0.01  # 25 tokens per second of audio
+        smaller = case["streaming_first_audio_by_first_chunk_tokens"]["4"]
+        assert smaller["first_audio_s"]["n"] == 2 and smaller["first_chunk_decode_ms"] > 0
+        assert abs(smaller["first_chunk_audio_s"] - 4 / 25) < 0.01
+
+
+def test_bench_refuses_a_first_chunk_of_no_tokens(capsys):
+    assert main(["bench", "--first-chunk-tokens", "0"]) == 2
+    assert "--first-chunk-tokens: chunk sizes must be at least one token" in capsys.readouterr().err
