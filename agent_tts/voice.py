@@ -31,7 +31,7 @@ from agent_tts.audio.clip import load_clip
 from agent_tts.errors import AgentTTSError, ReferenceAudioError
 from agent_tts.models.checkpoints import load_gpt, load_sovits
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
-from agent_tts.models.quantization import PRECISIONS, quantize_linear_layers
+from agent_tts.models.quantization import quantize_linear_layers
 from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
 from agent_tts.models.spectrogram import linear_spectrogram
 from agent_tts.models.t2s import Text2SemanticModel
@@ -46,6 +46,8 @@ MIN_REFERENCE_SECONDS = 3.0
 MAX_REFERENCE_SECONDS = 10.0
 # The reference pads the 16 kHz prompt with 0.3 s of zeros counted at the model's rate.
 PROMPT_PAD_SECONDS = 0.3
+# fp32 everywhere; fp16: the GPT in half precision on CUDA; int8: the GPT's and BERT's linear weights on the CPU.
+PRECISIONS = ("fp32", "fp16", "int8")
 HUBERT_FOLDER = "chinese-hubert-base"
 BERT_FOLDER = "chinese-roberta-wwm-ext-large"
 
@@ -204,7 +206,7 @@ class Voice:
         """Load from a spec, a TOML path, or a voice name in the voices folder.
 
         `precision="int8"` (torch on the CPU only) gives the GPT and BERT int8 linear weights: faster,
-        slightly less exact. `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from
+        slightly less exact. `precision="fp16"` (torch on CUDA only) runs the GPT in half precision. `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from
         `onnx_dir`, by default the export folder for the voice's name.
         """
         spec = resolve_spec(spec)
@@ -214,14 +216,18 @@ class Voice:
             raise AgentTTSError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if backend == "onnx":
             if precision != "fp32":
-                raise AgentTTSError("the ONNX backend runs the fp32 export; precision='int8' is for the torch backend")
+                raise AgentTTSError(f"the ONNX backend runs the fp32 export; precision={precision!r} is for the "
+                                    "torch backend")
             from agent_tts.onnx.voice_loader import load_onnx_voice
 
             return load_onnx_voice(spec, onnx_dir, device)
         device = torch.device(device)
         if precision == "int8" and device.type != "cpu":
-            raise AgentTTSError("precision='int8' is for the CPU; on CUDA use the default")
-        gpt = load_gpt(spec.gpt).to(device).eval()
+            raise AgentTTSError("precision='int8' is for the CPU; on CUDA use fp16 or the default")
+        if precision == "fp16" and device.type != "cuda":
+            raise AgentTTSError("precision='fp16' is for CUDA devices; on the CPU use the default or int8")
+        gpt_dtype = torch.float16 if precision == "fp16" else torch.float32
+        gpt = load_gpt(spec.gpt, dtype=gpt_dtype).to(device).eval()
         sovits = load_sovits(spec.sovits).to(device).eval()
         hubert = HubertFeatureExtractor.from_folder(spec.hubert).to(device).eval()
         bert = BertFeatureExtractor.from_folder(spec.bert).to(device).eval()

@@ -32,8 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", type=int, default=20, help="first-audio runs per case and path (default 20)")
     parser.add_argument("--full-runs", type=int, default=2, help="complete runs per case and path for RTF (default 2)")
     parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
-                        help="int8: dynamic int8 linear weights for the GPT and BERT (torch backend, CPU only)")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                        help="fp16: the GPT in half precision (torch backend, CUDA only); int8: dynamic int8 linear "
+                        "weights for the GPT and BERT (torch backend, CPU only)")
     parser.add_argument("--backend", nargs="+", choices=("torch", "onnx"), default=["torch"],
                         help="one or both, measured in the same run (onnx exports the voice first)")
     parser.add_argument("--first-chunk-tokens", nargs="+", type=int, metavar="N",
@@ -162,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available() and "torch" in args.backend:
         raise AgentTTSError("--device cuda: torch sees no CUDA device")
     backends = list(dict.fromkeys(args.backend))
-    if args.precision == "int8" and backends == ["onnx"]:
-        raise AgentTTSError("--precision int8 is for the torch backend; the ONNX backend runs the fp32 export")
+    if args.precision != "fp32" and backends == ["onnx"]:
+        raise AgentTTSError(f"--precision {args.precision} is for the torch backend; the ONNX backend runs the fp32 "
+                            "export")
     try:
         plans = [ChunkPlan(first_tokens=n) for n in args.first_chunk_tokens or [ChunkPlan().first_tokens]]
     except ValueError as exc:

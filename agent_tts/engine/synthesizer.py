@@ -20,7 +20,8 @@ import torch
 from agent_tts.engine.chunked_decoder import ChunkedDecoder, ChunkPlan
 from agent_tts.engine.guards import is_looping, max_tokens_for
 from agent_tts.engine.sampling import SamplingOptions
-from agent_tts.engine.t2s_decoding import DecodeOptions, generate_semantic_tokens
+from agent_tts.engine.static_step import GraphedSteps
+from agent_tts.engine.t2s_decoding import DecodeOptions, StepRunner, generate_semantic_tokens, positions_needed
 from agent_tts.engine.unit_stream import PAUSE_PHONES, AudioChunk, ChunkTimings, UnitOutput, UnitStreamEngine
 from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.text.phonemes import Phonemes
@@ -60,6 +61,8 @@ class SynthesisOptions:
     fixed_tokens_per_phone: float | None = None
     # The most audio produced but not yet taken by the consumer; below it the bound follows the measured speed.
     max_buffered_seconds: float = 10.0
+    # A torch voice on a CUDA device replays its AR step as a CUDA graph (engine/static_step.py).
+    cuda_graphs: bool = True
 
     def __post_init__(self) -> None:
         SamplingOptions(self.top_k, self.top_p, self.temperature, self.repetition_penalty)
@@ -82,26 +85,17 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
         self.sample_rate = voice.sample_rate
         self.steps_after_cancel = 0  # AR tokens produced after a cancel was requested (tests, diagnostics)
 
-    def _new_stream_state(self, options: SynthesisOptions) -> tuple[torch.Generator, torch.Generator]:
-        generator = torch.Generator(device=self.voice.device)
-        noise_generator = torch.Generator()
-        if options.seed is not None:
-            generator.manual_seed(options.seed)
-            noise_generator.manual_seed(options.seed + 1)
-        else:
-            generator.seed()
-            noise_generator.seed()
-        return generator, noise_generator
+    def _new_stream_state(self, options: SynthesisOptions) -> StreamState:
+        return StreamState.new(self.voice, options)
 
     def _prepare_unit(self, text: str, options: SynthesisOptions) -> tuple[Phonemes, int]:
         phonemes = self.voice.frontend(text, options.language)
         return phonemes, sum(1 for phone in phonemes.phones if phone not in PAUSE_PHONES)
 
     def _speak_unit(self, phonemes: Phonemes, output: UnitOutput, options: SynthesisOptions,
-                    state: tuple[torch.Generator, torch.Generator]) -> bool:
+                    state: StreamState) -> bool:
         """Synthesize one unit, delivering its chunks; False when it had nothing to say."""
         voice = self.voice
-        generator, noise_generator = state
         if phonemes.is_silent:
             return False
         with torch.inference_mode():
@@ -113,7 +107,7 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
             decode = decode_options(options, len(phonemes.phones))
             decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.device),
                                      voice.ge, plan=options.chunk_plan, speed=options.speed,
-                                     noise_scale=options.noise_scale, generator=noise_generator)
+                                     noise_scale=options.noise_scale, generator=state.noise_generator)
             prefill_s = 0.0
             tokens: list[int] = []
 
@@ -125,7 +119,8 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
 
             started = time.perf_counter()
             for token in generate_semantic_tokens(voice.gpt, phone_ids, bert, voice.prompt_codes, decode,
-                                                  generator=generator, should_stop=output.cancel.is_set):
+                                                  step_runner=state.step_runner(phone_ids, voice.prompt_codes, decode),
+                                                  generator=state.generator, should_stop=output.cancel.is_set):
                 if output.cancel.is_set():
                     self.steps_after_cancel += 1
                 if not tokens:
@@ -161,13 +156,36 @@ def decode_options(options: SynthesisOptions, n_phones: int) -> DecodeOptions:
     return DecodeOptions(options.sampling, max_tokens=budget, min_tokens=options.min_tokens)
 
 
+@dataclass
+class StreamState:
+    """What one stream keeps across its units: its random generators and, on CUDA, its captured AR step."""
+
+    generator: torch.Generator
+    noise_generator: torch.Generator
+    graphed_steps: GraphedSteps | None
+
+    @classmethod
+    def new(cls, voice: Voice, options: SynthesisOptions) -> "StreamState":
+        generator = torch.Generator(device=voice.device)
+        noise_generator = torch.Generator()
+        if options.seed is not None:
+            generator.manual_seed(options.seed)
+            noise_generator.manual_seed(options.seed + 1)
+        else:
+            generator.seed()
+            noise_generator.seed()
+        graphed = options.cuda_graphs and voice.backend == "torch" and voice.device.type == "cuda"
+        return cls(generator, noise_generator, GraphedSteps(voice.gpt) if graphed else None)
+
+    def step_runner(self, phone_ids: torch.Tensor, prompt: torch.Tensor, decode: DecodeOptions) -> StepRunner | None:
+        if self.graphed_steps is None:
+            return None
+        return self.graphed_steps.for_positions(positions_needed(phone_ids, prompt, decode))
+
+
 def whole_utterance(voice: Voice, text: str, options: SynthesisOptions) -> np.ndarray:
     """The non-streaming path: for each unit, every token first, then one SoVITS decode."""
-    generator = torch.Generator(device=voice.device)
-    noise_generator = torch.Generator()
-    if options.seed is not None:
-        generator.manual_seed(options.seed)
-        noise_generator.manual_seed(options.seed + 1)
+    state = StreamState.new(voice, options)
     pieces = []
     with torch.inference_mode():
         for unit in segment_text(text, options.segmenter):
@@ -176,13 +194,15 @@ def whole_utterance(voice: Voice, text: str, options: SynthesisOptions) -> np.nd
                 continue
             target_bert = phone_level_bert(voice.bert, phonemes).to(voice.device)
             phone_ids = torch.tensor([voice.ref_phonemes.phone_ids + phonemes.phone_ids], device=voice.device)
-            bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None]
+            bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None].to(voice.gpt.compute_dtype)
             decode = decode_options(options, len(phonemes.phones))
             tokens = list(generate_semantic_tokens(voice.gpt, phone_ids, bert, voice.prompt_codes, decode,
-                                                   generator=generator))
+                                                   step_runner=state.step_runner(phone_ids, voice.prompt_codes, decode),
+                                                   generator=state.generator))
             if not tokens:
                 continue
             decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.device), voice.ge,
-                                     speed=options.speed, noise_scale=options.noise_scale, generator=noise_generator)
+                                     speed=options.speed, noise_scale=options.noise_scale,
+                                     generator=state.noise_generator)
             pieces.append(decoder.decode_all(tokens))
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

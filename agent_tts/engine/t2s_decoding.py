@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -27,6 +28,19 @@ class DecodeOptions:
 LogitsHook = Callable[[int, torch.Tensor], None]
 
 
+class StepRunner(Protocol):
+    """Runs AR steps on its own cache: (token [1, 1], audio position) -> next-token logits [1, V]."""
+
+    cache: KVCache
+
+    def __call__(self, token: torch.Tensor, audio_position: int) -> torch.Tensor: ...
+
+
+def positions_needed(phone_ids: torch.Tensor, prompt: torch.Tensor, options: DecodeOptions) -> int:
+    """Cache positions one unit can fill: its phones, the prompt and every token it may make."""
+    return phone_ids.shape[1] + prompt.shape[1] + options.max_tokens
+
+
 @torch.inference_mode()
 def generate_semantic_tokens(
     model: Text2SemanticModel,
@@ -36,6 +50,7 @@ def generate_semantic_tokens(
     options: DecodeOptions = DecodeOptions(),
     *,
     cache: KVCache | None = None,
+    step_runner: StepRunner | None = None,
     generator: torch.Generator | None = None,
     on_logits: LogitsHook | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -46,11 +61,16 @@ def generate_semantic_tokens(
     target text; ``prompt`` [1, P] holds the reference's semantic codes.
     ``on_logits(step, logits)`` sees the raw head output before any masking.
     ``should_stop()`` is checked before every step; when it returns True the
-    generator ends at once.
+    generator ends at once. ``step_runner`` (e.g. a `CudaGraphStep`) replaces
+    ``model.step`` for the AR steps, on its own cache.
     """
     eos = model.config.eos
-    max_len = phone_ids.shape[1] + prompt.shape[1] + options.max_tokens
-    if cache is None or cache.max_len < max_len:
+    max_len = positions_needed(phone_ids, prompt, options)
+    if step_runner is not None:
+        cache = step_runner.cache
+        if cache.max_len < max_len:
+            raise ValueError(f"the step runner's cache holds {cache.max_len} positions; this unit needs {max_len}")
+    elif cache is None or cache.max_len < max_len:
         cache = model.new_cache(max_len)
     history = torch.empty(1, prompt.shape[1] + options.max_tokens, dtype=torch.long, device=prompt.device)
     history[:, : prompt.shape[1]] = prompt
@@ -73,4 +93,8 @@ def generate_semantic_tokens(
         history[0, n_history] = token_id
         n_history += 1
         if step + 1 < options.max_tokens:
-            logits = model.step(history[:, n_history - 1:n_history], n_history - 1, cache)
+            token_in = history[:, n_history - 1:n_history]
+            if step_runner is not None:
+                logits = step_runner(token_in, n_history - 1)
+            else:
+                logits = model.step(token_in, n_history - 1, cache)

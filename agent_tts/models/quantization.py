@@ -12,9 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-PRECISIONS = ("fp32", "int8")
-
-
 def quantize_linear_layers(module: nn.Module) -> nn.Module:
     """`module` with every `nn.Linear` replaced by a dynamically quantized int8 one (CPU only)."""
     return torch.ao.quantization.quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8)

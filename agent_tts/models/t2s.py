@@ -128,15 +128,23 @@ class TransformerLayer(nn.Module):
         ``cache_k``/``cache_v`` are this layer's [B, H, max_len, head_dim] slices.
         ``attn_mask`` (bool, True = may attend) covers keys ``0..start+T``.
         """
-        batch, length, dim = x.shape
-        q, k, v = F.linear(x, self.self_attn.in_proj_weight, self.self_attn.in_proj_bias).chunk(3, dim=-1)
-        q = q.view(batch, length, self.num_heads, -1).transpose(1, 2)
-        end = start + length
-        cache_k[:, :, start:end] = k.view(batch, length, self.num_heads, -1).transpose(1, 2)
-        cache_v[:, :, start:end] = v.view(batch, length, self.num_heads, -1).transpose(1, 2)
+        q, k, v = self.heads(x)
+        end = start + x.shape[1]
+        cache_k[:, :, start:end] = k
+        cache_v[:, :, start:end] = v
         attn = F.scaled_dot_product_attention(q, cache_k[:, :, :end], cache_v[:, :, :end], attn_mask)
-        attn = attn.transpose(1, 2).reshape(batch, length, dim)
-        x = self.norm1(x + self.self_attn.out_proj(attn))
+        return self.after_attention(x, attn)
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of ``x`` [B, T, D], each [B, H, T, head_dim]."""
+        batch, length, _ = x.shape
+        qkv = F.linear(x, self.self_attn.in_proj_weight, self.self_attn.in_proj_bias).chunk(3, dim=-1)
+        return tuple(part.view(batch, length, self.num_heads, -1).transpose(1, 2) for part in qkv)
+
+    def after_attention(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        """Output projection, residuals, norms and feed-forward, given the attention output [B, H, T, head_dim]."""
+        batch, length, dim = x.shape
+        x = self.norm1(x + self.self_attn.out_proj(attn.transpose(1, 2).reshape(batch, length, dim)))
         return self.norm2(x + self.linear2(F.relu(self.linear1(x))))
 
 
