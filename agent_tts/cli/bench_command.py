@@ -7,10 +7,11 @@ import asyncio
 import json
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from agent_tts.cli.bench_voice import bench_voice_toml, say
 
 SENTENCE = "今天天气很好，我们一起去公园散步，好吗？"
 PARAGRAPH = ("您的订单已经发货，预计明天下午送到。如果您不在家，快递员会把包裹放在门卫室。"
@@ -48,10 +49,6 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {"p50": statistics.median(ordered), "p95": ordered[int(round(0.95 * (len(ordered) - 1)))],
             "n": len(ordered)}
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 async def _stream_first_audio(synthesizer, text: str, seed: int, plan) -> dict:
@@ -109,9 +106,9 @@ def _load_voice(toml: Path, backend: str, args: argparse.Namespace, scratch: Pat
         from agent_tts.onnx.export import StepBar, export_voice
 
         started = time.perf_counter()
-        _say("exporting the voice to ONNX ...")
+        say("exporting the voice to ONNX ...")
         export_dir = export_voice(VoiceSpec.from_toml(toml), scratch / "onnx", StepBar())
-        _say(f"  done in {time.perf_counter() - started:.1f} s")
+        say(f"  done in {time.perf_counter() - started:.1f} s")
         return Voice.load(toml, device=args.device, backend="onnx", onnx_dir=export_dir)
     return Voice.load(toml, device=args.device, precision=args.precision)
 
@@ -172,19 +169,11 @@ def run(args: argparse.Namespace) -> int:
         raise AgentTTSError(f"--first-chunk-tokens: {exc}") from exc
     synthesizers = {}
     with tempfile.TemporaryDirectory(prefix="agent-tts-bench-") as tmp:
-        if args.voice:
-            toml = Path(args.voice)
-        else:
-            from agent_tts.models.synthetic_voice import write_synthetic_voice
-
-            started = time.perf_counter()
-            _say("writing a real-size v2 voice with random weights (GPT, SoVITS, HuBERT, RoBERTa-large) ...")
-            toml = write_synthetic_voice(Path(tmp) / "voice")
-            _say(f"  done in {time.perf_counter() - started:.1f} s")
+        toml = bench_voice_toml(args.voice, Path(tmp))
         for backend in backends:
             started = time.perf_counter()
             voice = _load_voice(toml, backend, args, Path(tmp))
-            _say(f"{backend}: voice loaded in {time.perf_counter() - started:.1f} s")
+            say(f"{backend}: voice loaded in {time.perf_counter() - started:.1f} s")
             voice.frontend.warm_up()
             synthesizers[backend] = Synthesizer(voice)
             asyncio.run(_stream_full(synthesizers[backend], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
@@ -197,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         figures["cpu_rates_before"] = _cpu_rates()
     for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
         for backend, synthesizer in synthesizers.items():
-            _say(f"{name}, {backend}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
+            say(f"{name}, {backend}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
             figures["backends"][backend][name] = _bench_case(synthesizer, text, args, plans)
     if args.device == "cpu":
         figures["cpu_rates_after"] = _cpu_rates()

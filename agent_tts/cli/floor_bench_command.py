@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
+
+from agent_tts.cli.bench_voice import bench_voice_toml, say
 
 # The engine issue's targets for this CPU class (2 cores, fp32, real size).
 FIRST_AUDIO_TARGET_MS = 400.0
@@ -35,10 +35,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from agent_tts.cli.bench_command import PARAGRAPH, SENTENCE
     from agent_tts.perf.machine_rates import MachineRates, measure_machine_rates
@@ -47,25 +43,17 @@ def run(args: argparse.Namespace) -> int:
     from agent_tts.voice import Voice
 
     with tempfile.TemporaryDirectory(prefix="agent-tts-floor-") as tmp:
-        if args.voice:
-            toml = Path(args.voice)
-        else:
-            from agent_tts.models.synthetic_voice import write_synthetic_voice
-
-            started = time.perf_counter()
-            _say("writing a real-size v2 voice with random weights (GPT, SoVITS, HuBERT, RoBERTa-large) ...")
-            toml = write_synthetic_voice(Path(tmp) / "voice")
-            _say(f"  done in {time.perf_counter() - started:.1f} s")
-        _say("measuring this machine's matrix-product rate and read bandwidth ...")
+        toml = bench_voice_toml(args.voice, Path(tmp))
+        say("measuring this machine's matrix-product rate and read bandwidth ...")
         before = measure_machine_rates(args.repeats)
         voice = Voice.load(toml)
         voice.frontend.warm_up()
         cases = {}
         for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
             unit = segment_text(text)[0]
-            _say(f"counting the work of {unit!r} ...")
+            say(f"counting the work of {unit!r} ...")
             cases[name] = (unit, count_work(voice, unit))
-        _say("measuring the rates again (the best of both counts) ...")
+        say("measuring the rates again (the best of both counts) ...")
         after = measure_machine_rates(args.repeats)
     rates = MachineRates(max(before.gemm_gflops, after.gemm_gflops), max(before.read_gb_per_s, after.read_gb_per_s),
                          before.threads)
