@@ -63,6 +63,8 @@ def test_the_floor_takes_the_slower_of_arithmetic_and_memory_part_by_part(voice,
         floor.bert_ms + floor.prefill_ms + 12 * floor.step_ms + floor.first_decode_ms)
     assert floor.first_audio_one_token_chunk_ms < floor.first_audio_ms
     assert floor.rtf_whole < floor.rtf_streaming  # a streaming window re-decodes its left context
+    ar_per_second = 25 * floor.step_ms / 1000
+    assert floor.rtf_overlapped == pytest.approx(max(ar_per_second, floor.rtf_whole - ar_per_second))
     # Twice the arithmetic rate and bandwidth halve every part.
     faster = time_floor(work, MachineRates(200.0, 20.0, 2))
     assert faster.first_audio_ms == pytest.approx(floor.first_audio_ms / 2)
