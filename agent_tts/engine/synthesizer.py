@@ -5,7 +5,8 @@ of `AudioChunk`s (the plumbing is `UnitStreamEngine`'s). For each unit the
 worker thread runs the frontend and BERT, decodes semantic tokens one AR step
 at a time against a preallocated KV cache, and hands tokens to a
 `ChunkedDecoder` whose waveform chunks go to the consumer at once. Closing or
-cancelling the stream stops the worker before its next AR step.
+cancelling the stream stops the worker before its next AR step. On a CUDA
+device each stream replays its AR step as a CUDA graph (`StreamState`).
 """
 
 from __future__ import annotations
