@@ -3,7 +3,7 @@
 `Text2SemanticModel.step` attends over the first `length` cache positions,
 so its shapes change every token. `StaticShapeStep` keeps the token, its
 audio position and its cache slot in device tensors and attends over the
-whole preallocated cache under a mask of the filled positions: the same
+whole preallocated cache under a mask of the positions up to the slot: the same
 logits, with shapes and addresses that never change. `CudaGraphStep`
 captures that step once per cache and then replays it: one launch per token
 instead of a few hundred kernels launched from Python.
@@ -28,33 +28,28 @@ class StaticShapeStep:
         self.token = torch.zeros(1, 1, dtype=torch.long, device=device)
         self.audio_position = torch.zeros(1, dtype=torch.long, device=device)
         self.slot = torch.zeros(1, dtype=torch.long, device=device)
-        self.filled = torch.zeros(1, 1, 1, cache.max_len, dtype=torch.bool, device=device)
-        self._filled_up_to = 0
+        self.cache_positions = torch.arange(cache.max_len, device=device)
         self.position_table = gpt.ar_audio_position.table(cache.max_len, like=cache.k)
 
     def set_inputs(self, token: torch.Tensor, audio_position: int) -> None:
         cache = self.cache
         if cache.length >= cache.max_len:
             raise RuntimeError(f"KV cache full: {cache.length + 1} > {cache.max_len} positions")
-        if cache.length + 1 < self._filled_up_to:  # the cache was reset for a new unit
-            self.filled.zero_()
-            self._filled_up_to = 0
         self.token.copy_(token.reshape(1, 1))
         self.audio_position.fill_(audio_position)
         self.slot.fill_(cache.length)
-        self.filled[..., self._filled_up_to:cache.length + 1] = True
-        self._filled_up_to = cache.length + 1
 
     def compute(self) -> torch.Tensor:
         """Logits [1, V] for the inputs set; writes this position's keys and values into the cache slot."""
         gpt, cache = self.gpt, self.cache
         x = gpt.ar_audio_embedding(self.token)
         x = x + gpt.ar_audio_position.alpha * self.position_table.index_select(0, self.audio_position)
+        filled = (self.cache_positions <= self.slot).view(1, 1, 1, -1)  # this position and every earlier one
         for index, layer in enumerate(gpt.h.layers):
             q, k, v = layer.heads(x)
             cache.k[index].index_copy_(2, self.slot, k)
             cache.v[index].index_copy_(2, self.slot, v)
-            attn = torch.nn.functional.scaled_dot_product_attention(q, cache.k[index], cache.v[index], self.filled)
+            attn = torch.nn.functional.scaled_dot_product_attention(q, cache.k[index], cache.v[index], filled)
             x = layer.after_attention(x, attn)
         return gpt.ar_predict_layer(x[:, -1])
 

@@ -36,6 +36,17 @@ class StepRunner(Protocol):
     def __call__(self, token: torch.Tensor, audio_position: int) -> torch.Tensor: ...
 
 
+@dataclass
+class _ModelStep:
+    """The model's own step on a cache: the step runner when none is given."""
+
+    model: Text2SemanticModel
+    cache: KVCache
+
+    def __call__(self, token: torch.Tensor, audio_position: int) -> torch.Tensor:
+        return self.model.step(token, audio_position, self.cache)
+
+
 def positions_needed(phone_ids: torch.Tensor, prompt: torch.Tensor, options: DecodeOptions) -> int:
     """Cache positions one unit can fill: its phones, the prompt and every token it may make."""
     return phone_ids.shape[1] + prompt.shape[1] + options.max_tokens
@@ -66,12 +77,12 @@ def generate_semantic_tokens(
     """
     eos = model.config.eos
     max_len = positions_needed(phone_ids, prompt, options)
-    if step_runner is not None:
-        cache = step_runner.cache
-        if cache.max_len < max_len:
-            raise ValueError(f"the step runner's cache holds {cache.max_len} positions; this unit needs {max_len}")
-    elif cache is None or cache.max_len < max_len:
-        cache = model.new_cache(max_len)
+    if step_runner is None:
+        step_runner = _ModelStep(model, cache if cache is not None and cache.max_len >= max_len
+                                 else model.new_cache(max_len))
+    cache = step_runner.cache
+    if cache.max_len < max_len:
+        raise ValueError(f"the step runner's cache holds {cache.max_len} positions; this unit needs {max_len}")
     history = torch.empty(1, prompt.shape[1] + options.max_tokens, dtype=torch.long, device=prompt.device)
     history[:, : prompt.shape[1]] = prompt
     n_history = prompt.shape[1]
@@ -93,8 +104,4 @@ def generate_semantic_tokens(
         history[0, n_history] = token_id
         n_history += 1
         if step + 1 < options.max_tokens:
-            token_in = history[:, n_history - 1:n_history]
-            if step_runner is not None:
-                logits = step_runner(token_in, n_history - 1)
-            else:
-                logits = model.step(token_in, n_history - 1, cache)
+            logits = step_runner(history[:, n_history - 1:n_history], n_history - 1)

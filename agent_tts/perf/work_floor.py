@@ -85,10 +85,8 @@ def _bert_used_layers(voice: Voice) -> int:
     return voice.bert.model.config.num_hidden_layers - BERT_LAYERS_UNUSED
 
 
-def _bert_gflop(voice: Voice, text: str) -> float:
-    """FLOPs of the BERT layers whose output the GPT reads, for `text`."""
-    bert = voice.bert
-    counter, _ = _counted(lambda: bert.model(**bert.tokenizer(text, return_tensors="pt"), output_hidden_states=True))
+def _used_bert_gflop(voice: Voice, counter: FlopCounterMode) -> float:
+    """FLOPs, among those `counter` saw, of the BERT layers whose output the GPT reads."""
     layer = re.compile(r"\.encoder\.layer\.(\d+)$")
     total = 0
     for module, counts in counter.get_flop_counts().items():
@@ -116,7 +114,7 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
         raise ValueError("count_work needs the torch backend (it counts the torch models' operations)")
     phonemes = voice.frontend(text, language)
     gpt = voice.gpt
-    target_bert = phone_level_bert(voice.bert, phonemes)
+    bert_counter, target_bert = _counted(lambda: phone_level_bert(voice.bert, phonemes))
     phone_ids = torch.tensor([voice.ref_phonemes.phone_ids + phonemes.phone_ids])
     bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None]
     prompt = voice.prompt_codes
@@ -134,7 +132,7 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
     return UnitWork(
         text_phones=len(phonemes.phone_ids),
         prefill_positions=positions,
-        bert_gflop=sum(_bert_gflop(voice, part.norm_text) for part in speaks_chinese),
+        bert_gflop=_used_bert_gflop(voice, bert_counter),
         bert_mbytes=_bert_mbytes(voice) * len(speaks_chinese),
         prefill_gflop=prefill.get_total_flops() / 1e9,
         gpt_mbytes=gpt_mbytes,
