@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
@@ -21,6 +20,7 @@ from agent_tts.text.known_deviations import KNOWN_DEVIATIONS
 from agent_tts.text.language_split import split_by_language
 from agent_tts.text.symbols import phones_to_ids, symbol_table
 from system_support import without_network
+from child_process import run_child
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,6 @@ sys.exit(1 if attempts else 0)
 
 def test_frontend_runs_with_the_network_unreachable():
     command = without_network([sys.executable, "-c", _OFFLINE_PROBE])
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    completed = run_child(command, timeout=300)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "attempts 0" in completed.stdout

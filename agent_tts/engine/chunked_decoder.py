@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from agent_tts.errors import OptionError
 from agent_tts.models.sovits import SoVITSModel
 
 FRAMES_PER_TOKEN = 2
@@ -42,13 +44,13 @@ class ChunkPlan:
 
     def __post_init__(self) -> None:
         if self.first_tokens < 1:
-            raise ValueError("chunk sizes must be at least one token")
+            raise OptionError("chunk sizes must be at least one token")
         if self.max_tokens < self.first_tokens:
-            raise ValueError(f"max_tokens ({self.max_tokens}) cannot be less than first_tokens ({self.first_tokens})")
+            raise OptionError(f"max_tokens ({self.max_tokens}) cannot be less than first_tokens ({self.first_tokens})")
         if self.growth < 1:
-            raise ValueError(f"growth must be at least 1, got {self.growth}")
+            raise OptionError(f"growth must be at least 1, got {self.growth}")
         if self.left_context < 0 or self.holdback < 0 or self.crossfade_samples < 0:
-            raise ValueError("left_context, holdback and crossfade_samples cannot be negative")
+            raise OptionError("left_context, holdback and crossfade_samples cannot be negative")
 
     def chunk_tokens(self, index: int) -> int:
         """The size of a unit's chunk number `index` (0 is the first)."""
@@ -65,7 +67,8 @@ class ChunkedDecoder:
 
     def __init__(self, sovits: SoVITSModel, phone_ids: torch.Tensor, ge: torch.Tensor, *,
                  plan: ChunkPlan = ChunkPlan(), speed: float = 1.0, noise_scale: float = 0.0,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, should_stop: Callable[[], bool] | None = None,
+                 on_decode_start: Callable[[], None] | None = None) -> None:
         self.sovits = sovits
         self.phone_ids = phone_ids
         self.ge = ge
@@ -73,6 +76,8 @@ class ChunkedDecoder:
         self.speed = speed
         self.noise_scale = noise_scale
         self.generator = generator
+        self.should_stop = should_stop or (lambda: False)  # checked before every window decode
+        self.on_decode_start = on_decode_start or (lambda: None)
         self.tokens: list[int] = []
         self.emitted_tokens = 0
         self._tail: np.ndarray | None = None
@@ -92,12 +97,14 @@ class ChunkedDecoder:
         ready = []
         while True:
             wanted = self.plan.chunk_tokens(self.chunks_decoded)
-            if len(self.tokens) - self.plan.holdback - self.emitted_tokens < wanted:
+            if len(self.tokens) - self.plan.holdback - self.emitted_tokens < wanted or self.should_stop():
                 return ready
             ready.append(self._decode(self.emitted_tokens + wanted, final=False))
 
     def finish(self) -> np.ndarray:
-        """Everything not emitted yet, including the held-back tail."""
+        """Everything not emitted yet, including the held-back tail (nothing once stopped)."""
+        if self.should_stop():
+            return np.zeros(0, np.float32)
         if len(self.tokens) <= self.emitted_tokens:
             tail, self._tail = self._tail, None
             return tail if tail is not None else np.zeros(0, np.float32)
@@ -131,6 +138,7 @@ class ChunkedDecoder:
             first_frame = int(start * FRAMES_PER_TOKEN / self.speed)
             all_noise = self._frame_noise(first_frame + int(len(window) * FRAMES_PER_TOKEN / self.speed) + 2)
             noise = all_noise[..., first_frame:].to(self.phone_ids.device)
+        self.on_decode_start()
         started = time.perf_counter()
         wav = self.sovits.decode(codes, self.phone_ids, self.ge, noise_scale=self.noise_scale, speed=self.speed,
                                  noise=noise)[0, 0].float().cpu().numpy()

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from agent_tts.errors import OptionError
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
@@ -24,13 +26,13 @@ class SamplingOptions:
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+            raise OptionError(f"top_k must be at least 1, got {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise OptionError(f"top_p must be above 0 and at most 1, got {self.top_p}")
         if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+            raise OptionError(f"temperature must be above 0, got {self.temperature}")
         if self.repetition_penalty <= 0:
-            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+            raise OptionError(f"repetition_penalty must be above 0, got {self.repetition_penalty}")
 
 
 def apply_repetition_penalty(logits: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:

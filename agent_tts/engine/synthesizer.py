@@ -23,6 +23,7 @@ from agent_tts.engine.guards import is_looping, max_tokens_for
 from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.engine.static_step import GraphedSteps
 from agent_tts.engine.t2s_decoding import DecodeOptions, StepRunner, generate_semantic_tokens, positions_needed
+from agent_tts.errors import OptionError
 from agent_tts.engine.unit_stream import PAUSE_PHONES, AudioChunk, ChunkTimings, UnitOutput, UnitStreamEngine
 from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.text.phonemes import Phonemes
@@ -68,9 +69,9 @@ class SynthesisOptions:
     def __post_init__(self) -> None:
         SamplingOptions(self.top_k, self.top_p, self.temperature, self.repetition_penalty)
         if not 0.25 <= self.speed <= 4.0:
-            raise ValueError(f"speed must be in [0.25, 4], got {self.speed}")
+            raise OptionError(f"speed must be between 0.25 and 4, got {self.speed:g}")
         if self.noise_scale < 0:
-            raise ValueError("noise_scale cannot be negative")
+            raise OptionError(f"noise_scale cannot be negative, got {self.noise_scale:g}")
 
     @property
     def sampling(self) -> SamplingOptions:
@@ -84,7 +85,9 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
         super().__init__(options or SynthesisOptions())
         self.voice = voice
         self.sample_rate = voice.sample_rate
-        self.steps_after_cancel = 0  # AR tokens produced after a cancel was requested (tests, diagnostics)
+        # Prefills and AR steps, and SoVITS window decodes, started while the stream's cancel flag was set.
+        self.steps_after_cancel = 0
+        self.decodes_after_cancel = 0
 
     def _new_stream_state(self, options: SynthesisOptions) -> StreamState:
         return StreamState.new(self.voice, options)
@@ -108,7 +111,9 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
             decode = decode_options(options, len(phonemes.phones))
             decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.device),
                                      voice.ge, plan=options.chunk_plan, speed=options.speed,
-                                     noise_scale=options.noise_scale, generator=state.noise_generator)
+                                     noise_scale=options.noise_scale, generator=state.noise_generator,
+                                     should_stop=output.cancel.is_set,
+                                     on_decode_start=lambda: self._count_after_cancel(output, "decodes_after_cancel"))
             prefill_s = 0.0
             tokens: list[int] = []
 
@@ -121,9 +126,9 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
             started = time.perf_counter()
             for token in generate_semantic_tokens(voice.gpt, phone_ids, bert, voice.prompt_codes, decode,
                                                   step_runner=state.step_runner(phone_ids, voice.prompt_codes, decode),
-                                                  generator=state.generator, should_stop=output.cancel.is_set):
-                if output.cancel.is_set():
-                    self.steps_after_cancel += 1
+                                                  generator=state.generator, should_stop=output.cancel.is_set,
+                                                  on_step_start=lambda: self._count_after_cancel(
+                                                      output, "steps_after_cancel")):
                 if not tokens:
                     prefill_s = time.perf_counter() - started
                 tokens.append(token)
@@ -139,6 +144,10 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
                 return False
             send(decoder.finish(), last=True)
         return True
+
+    def _count_after_cancel(self, output: UnitOutput, counter: str) -> None:
+        if output.cancel.is_set():
+            setattr(self, counter, getattr(self, counter) + 1)
 
     def synthesize(self, text: str, **overrides) -> tuple[np.ndarray, int]:
         """The whole utterance at once (AR to the end, then one decode per unit): (pcm, sample_rate)."""

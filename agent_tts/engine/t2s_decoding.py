@@ -65,14 +65,17 @@ def generate_semantic_tokens(
     generator: torch.Generator | None = None,
     on_logits: LogitsHook | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_step_start: Callable[[], None] | None = None,
 ) -> Iterator[int]:
     """Yield semantic tokens after ``prompt`` until EOS (not yielded) or ``max_tokens``.
 
     ``phone_ids`` [1, N] and ``bert`` [1, 1024, N] cover the reference text then the
     target text; ``prompt`` [1, P] holds the reference's semantic codes.
     ``on_logits(step, logits)`` sees the raw head output before any masking.
-    ``should_stop()`` is checked before every step; when it returns True the
-    generator ends at once. ``step_runner`` (e.g. a `CudaGraphStep`) replaces
+    ``should_stop()`` is checked immediately before the prefill and before every
+    AR step; when it returns True the generator ends without starting it.
+    ``on_step_start()`` is called as the prefill and each AR step start
+    (instrumentation). ``step_runner`` (e.g. a `CudaGraphStep`) replaces
     ``model.step`` for the AR steps, on its own cache.
     """
     eos = model.config.eos
@@ -87,10 +90,13 @@ def generate_semantic_tokens(
     history[:, : prompt.shape[1]] = prompt
     n_history = prompt.shape[1]
 
+    stop = should_stop or (lambda: False)
+    started = on_step_start or (lambda: None)
+    if stop():
+        return
+    started()
     logits = model.prefill(phone_ids, bert, prompt, cache)
     for step in range(options.max_tokens):
-        if should_stop is not None and should_stop():
-            return
         if on_logits is not None:
             on_logits(step, logits)
         logits = logits.float()
@@ -104,4 +110,7 @@ def generate_semantic_tokens(
         history[0, n_history] = token_id
         n_history += 1
         if step + 1 < options.max_tokens:
+            if stop():  # checked right before the step, after the consumer of the token has run
+                return
+            started()
             logits = step_runner(history[:, n_history - 1:n_history], n_history - 1)

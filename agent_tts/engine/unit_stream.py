@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from agent_tts.errors import AgentTTSError
+from agent_tts.errors import AgentTTSError, OptionError
 from agent_tts.text.segmenter import Segmenter, SegmenterOptions, segment_text
 
 logger = logging.getLogger(__name__)
@@ -176,6 +176,13 @@ class UnitOutput:
         self._producing_since = time.perf_counter()
 
 
+def _wrapped(exc: Exception) -> AgentTTSError:
+    """A worker's unexpected error as the `AgentTTSError` the consumer raises, with the original as its cause."""
+    error = AgentTTSError(f"synthesis failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
 OptionsT = TypeVar("OptionsT")
 
 
@@ -207,7 +214,7 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
         try:
             return replace(self.options, **overrides)
         except TypeError as exc:
-            raise AgentTTSError(f"unknown synthesis option: {exc}") from None
+            raise OptionError(f"unknown synthesis option: {exc}") from None
 
     # -- what a subclass provides -------------------------------------------------------------
 
@@ -300,7 +307,9 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             for unit in segmenter.flush():
                 units.put(unit)
         except Exception as exc:  # noqa: BLE001 - handed to the consumer
-            out.put_nowait(AgentTTSError(f"the text source failed: {exc}"))
+            error = AgentTTSError(f"the text source failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            out.put_nowait(error)
         finally:
             units.put(None)
 
@@ -331,7 +340,7 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             pass
         except Exception as exc:  # noqa: BLE001 - reported to the consumer, which raises it
             logger.exception("synthesis failed")
-            deliver(exc if isinstance(exc, AgentTTSError) else AgentTTSError(f"synthesis failed: {exc}"))
+            deliver(exc if isinstance(exc, AgentTTSError) else _wrapped(exc))
         finally:
             deliver(None)
 
