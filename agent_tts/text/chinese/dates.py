@@ -11,9 +11,10 @@ import re
 
 from agent_tts.text.chinese.numbers import read_cardinal, read_count, read_digits
 
-# Words after a four-digit number that make it a year; "到" covers a span of years (2020-2023年).
+# A year from 1500 to 2099 before these words; "到" covers a span of years (2020-2023年). 5000年 is a duration.
 _YEAR_WORDS = "年|款|届|版|赛季"
-_YEAR = re.compile(rf"(?<![\d.])(\d{{4}})(?=(?:到\d{{4}})?(?:{_YEAR_WORDS}))")
+_YEAR_DIGITS = r"(?:1[5-9]|20)\d\d"
+_YEAR = re.compile(rf"(?<![\d.])({_YEAR_DIGITS})(?=(?:到{_YEAR_DIGITS})?(?:{_YEAR_WORDS}))")
 _SHORT_YEAR = re.compile(r"(?<![\d.])(\d{2})(?=年\d{1,2}月)")
 _NUMERIC_DATE = re.compile(r"(?<![\d.])(\d{4})[-/.](0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])(?![\d.])")
 _TIME = re.compile(r"(?<![\d:.])([01]?\d|2[0-3])[:：]([0-5]\d)(?:[:：]([0-5]\d))?(?![\d:])")

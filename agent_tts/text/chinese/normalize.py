@@ -1,12 +1,18 @@
 """Chinese text normalisation: numbers, dates, times, money, units and punctuation to speakable Han text.
 
-The output holds only Han characters and the phone set's punctuation
-(`, . ! ? … -`), which is what the Chinese G2P and the BERT features expect.
+`verbalize_numbers` reads every number in its context, rule after rule
+(`_RULES`; the rules live in dates.py, identifiers.py and quantities.py, their
+word tables in data/). The frontend runs it on each Chinese sentence before
+the language split, so its output may keep Latin letters (20GB -> 二十G).
+`normalize_chinese` then gives only Han characters and the phone set's
+punctuation (`, . ! ? … -`), which is what the Chinese G2P and the BERT
+features expect.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from agent_tts.text.chinese.dates import read_dates, read_times
 from agent_tts.text.chinese.identifiers import (read_long_codes, read_marked_codes, read_numbers_in_names,
@@ -23,8 +29,10 @@ _FOLD = {code: target for code, target in _FULL_WIDTH_ASCII.items() if chr(code)
 _FOLD[0x3000] = 0x20
 
 # Web and e-mail addresses are left as they are, for the English reader ("dot", "at").
-_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|(?:https?://)?(?:www\.)?[A-Za-z0-9-]+"
-                      r"(?:\.[A-Za-z0-9-]+)*\.(?:com|cn|net|org|edu|gov|io|ai|co|uk|jp|de|dev|app)(?![A-Za-z0-9])(?:/[!-~]*)?")
+_ADDRESS = re.compile(r"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+                      r"|(?:https?://)?(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+                      r"\.(?:com|cn|net|org|edu|gov|io|ai|co|uk|jp|de|dev|app)(?![A-Za-z0-9])(?:/[!-~]*)?)")
+_DIGIT = re.compile(r"\d")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _TIMES_SIGN = re.compile(r"(?<=\d)[xX](?=\d)")
 _NEGATIVE = re.compile(r"(?<![\w.])-(?=\d)")
@@ -48,6 +56,11 @@ _UNSPEAKABLE = re.compile(r"[^" + _HAN + re.escape("".join(PUNCTUATION)) + r"]+"
 _REPEATED_PUNCTUATION = re.compile(r"([" + re.escape("".join(PUNCTUATION)) + r"])[" + re.escape("".join(PUNCTUATION)) + r"]+")
 
 
+def _drop_separators(text: str) -> str:
+    """1,299 -> 1299; 7x24 -> 7×24."""
+    return _TIMES_SIGN.sub("×", _THOUSANDS.sub("", text))
+
+
 def _read_plain_number(match: re.Match) -> str:
     text = match.group(0)
     if text.startswith("."):
@@ -55,6 +68,30 @@ def _read_plain_number(match: re.Match) -> str:
     if text.count(".") > 1:
         return read_model_number(text)
     return read_number(text)
+
+
+def _read_remaining_numbers(text: str) -> str:
+    """Whatever no rule claimed: -5 负五, 3.60 三点六零, 3.2.1 三点二点一, 199 一百九十九."""
+    return _NUMBER.sub(_read_plain_number, _NEGATIVE.sub("负", text))
+
+
+def _join_readings(text: str) -> str:
+    """到 between read dates and times (3月1日-3月31日), 每 for "/" after a unit (39元/月)."""
+    return _PER.sub("每", _READ_RANGE.sub("到", text))
+
+
+# In this order: each rule reads the digits that the rules before it left (docs/frontend.md lists them).
+_RULES: tuple[Callable[[str], str], ...] = (
+    _drop_separators, read_phone_numbers, read_ranges, read_dates, read_times, read_marked_codes, read_money,
+    read_percentages, read_units, read_fractions, read_arithmetic, read_quantities, read_numbers_in_names,
+    read_long_codes, _read_remaining_numbers, _join_readings,
+)
+
+
+def _apply_rules(text: str) -> str:
+    for rule in _RULES:
+        text = rule(text)
+    return text
 
 
 def verbalize_numbers(text: str) -> str:
@@ -65,33 +102,11 @@ def verbalize_numbers(text: str) -> str:
     addresses are kept whole for the English reader.
     """
     text = text.translate(_FOLD)
+    if not _DIGIT.search(text):
+        return text
+    # The address pattern is one group, so split() alternates text and addresses.
     pieces = _ADDRESS.split(text)
-    if len(pieces) == 1:
-        return _verbalize_numbers(text)
-    addresses = _ADDRESS.findall(text)
-    return "".join(_verbalize_numbers(piece) + address for piece, address in zip(pieces, addresses + [""]))
-
-
-def _verbalize_numbers(text: str) -> str:
-    text = _THOUSANDS.sub("", text)
-    text = _TIMES_SIGN.sub("×", text)
-    text = read_phone_numbers(text)
-    text = read_ranges(text)
-    text = read_dates(text)
-    text = read_times(text)
-    text = read_marked_codes(text)
-    text = read_money(text)
-    text = read_percentages(text)
-    text = read_units(text)
-    text = read_fractions(text)
-    text = read_arithmetic(text)
-    text = read_quantities(text)
-    text = read_numbers_in_names(text)
-    text = read_long_codes(text)
-    text = _NEGATIVE.sub("负", text)
-    text = _NUMBER.sub(_read_plain_number, text)
-    text = _READ_RANGE.sub("到", text)
-    return _PER.sub("每", text)
+    return "".join(piece if index % 2 else _apply_rules(piece) for index, piece in enumerate(pieces))
 
 
 def verbalize(text: str) -> str:
