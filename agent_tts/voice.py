@@ -28,10 +28,12 @@ import numpy as np
 import torch
 
 from agent_tts.audio.clip import load_clip
+from agent_tts.compute_device import compute_device
 from agent_tts.errors import AgentTTSError, ReferenceAudioError
-from agent_tts.models.checkpoints import load_gpt, load_sovits
+from agent_tts.models.checkpoints import load_sovits
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.quantization import quantize_linear_layers
+from agent_tts.models.shared import shared_gpt
 from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
 from agent_tts.models.spectrogram import linear_spectrogram
 from agent_tts.models.t2s import Text2SemanticModel
@@ -189,8 +191,14 @@ class Voice:
     ge: torch.Tensor                    # [1, gin, 1] speaker vector
     ref_phonemes: Phonemes
     ref_bert: torch.Tensor              # [1024, n_ref_phones]
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the engine's tensors live
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the models run
     backend: str = "torch"
+
+    @property
+    def engine_device(self) -> torch.device:
+        """Where the engine keeps its own tensors (phones, tokens, sampling): the models' device for torch; the CPU
+        for ONNX Runtime, which moves what its device needs itself."""
+        return self.device if self.backend == "torch" else torch.device("cpu")
 
     @property
     def sample_rate(self) -> int:
@@ -201,15 +209,19 @@ class Voice:
         return self.spec.name
 
     @classmethod
-    def load(cls, spec: VoiceSpec | str | Path, device: str | torch.device = "cpu",
+    def load(cls, spec: VoiceSpec | str | Path, device: str | torch.device = "auto",
              precision: str = "fp32", backend: str = "torch", onnx_dir: str | Path | None = None) -> "Voice":
         """Load from a spec, a TOML path, or a voice name in the voices folder.
 
+        `device`: auto (CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N.
         `precision="int8"` (torch on the CPU only) gives the GPT and BERT int8 linear weights: faster,
-        slightly less exact. `precision="fp16"` (torch on CUDA only) runs the GPT in half precision. `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from
-        `onnx_dir`, by default the export folder for the voice's name.
+        slightly less exact. `precision="fp16"` (torch on CUDA only) runs the GPT in half precision.
+        `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
+        export folder for the voice's name. Voices made from the same GPT file share the loaded GPT (and so
+        one batch of AR steps).
         """
         spec = resolve_spec(spec)
+        device = compute_device(device)
         if backend not in BACKENDS:
             raise AgentTTSError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if precision not in PRECISIONS:
@@ -227,7 +239,8 @@ class Voice:
         if precision == "fp16" and device.type != "cuda":
             raise AgentTTSError("precision='fp16' is for CUDA devices; on the CPU use the default or int8")
         gpt_dtype = torch.float16 if precision == "fp16" else torch.float32
-        gpt = load_gpt(spec.gpt, dtype=gpt_dtype).to(device).eval()
+        gpt = shared_gpt(spec.gpt, gpt_dtype, device, quantize_linear_layers if precision == "int8" else None,
+                         precision)
         sovits = load_sovits(spec.sovits).to(device).eval()
         hubert = HubertFeatureExtractor.from_folder(spec.hubert).to(device).eval()
         bert = BertFeatureExtractor.from_folder(spec.bert).to(device).eval()
@@ -241,5 +254,5 @@ class Voice:
             ref_bert = phone_level_bert(bert, ref_phonemes).to(device)
         del hubert
         if precision == "int8":
-            gpt, bert = quantize_linear_layers(gpt), quantize_linear_layers(bert)
+            bert = quantize_linear_layers(bert)
         return cls(spec, gpt, sovits, bert, frontend, prompt_codes, ge, ref_phonemes, ref_bert, device)

@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--language", choices=LANGUAGES, default="auto")
     parser.add_argument("--speed", type=float, default=1.0)
     add_backend_arguments(parser)
-    parser.add_argument("--device", metavar="DEV", help="sound device name or index")
+    parser.add_argument("--output-device", metavar="DEV", help="sound device name or index (default: the system "
+                        "default)")
     parser.add_argument("--out", metavar="FILE.wav", help="write a WAV file instead of playing")
     parser.set_defaults(handler=run)
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     SynthesisOptions(**options)  # a bad option is one line before anything loads
     choice = engine_from(args)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
-    output = open_output(choice.engine.sample_rate, args.out, args.device, "say.wav")
+    output = open_output(choice.engine.sample_rate, args.out, args.output_device, "say.wav")
     text = " ".join(args.text)
 
     async def speak() -> PlaybackStats:

@@ -67,8 +67,7 @@ class ChunkedDecoder:
 
     def __init__(self, sovits: SoVITSModel, phone_ids: torch.Tensor, ge: torch.Tensor, *,
                  plan: ChunkPlan = ChunkPlan(), speed: float = 1.0, noise_scale: float = 0.0,
-                 generator: torch.Generator | None = None, should_stop: Callable[[], bool] | None = None,
-                 on_decode_start: Callable[[], None] | None = None) -> None:
+                 generator: torch.Generator | None = None, may_decode: Callable[[], bool] | None = None) -> None:
         self.sovits = sovits
         self.phone_ids = phone_ids
         self.ge = ge
@@ -76,8 +75,9 @@ class ChunkedDecoder:
         self.speed = speed
         self.noise_scale = noise_scale
         self.generator = generator
-        self.should_stop = should_stop or (lambda: False)  # checked before every window decode
-        self.on_decode_start = on_decode_start or (lambda: None)
+        # Asked immediately before every window decode; False (the stream was cancelled) stops decoding for good.
+        self.may_decode = may_decode or (lambda: True)
+        self.stopped = False
         self.tokens: list[int] = []
         self.emitted_tokens = 0
         self._tail: np.ndarray | None = None
@@ -97,18 +97,20 @@ class ChunkedDecoder:
         ready = []
         while True:
             wanted = self.plan.chunk_tokens(self.chunks_decoded)
-            if len(self.tokens) - self.plan.holdback - self.emitted_tokens < wanted or self.should_stop():
+            if len(self.tokens) - self.plan.holdback - self.emitted_tokens < wanted:
                 return ready
-            ready.append(self._decode(self.emitted_tokens + wanted, final=False))
+            body = self._decode(self.emitted_tokens + wanted, final=False)
+            if body is None:
+                return ready
+            ready.append(body)
 
     def finish(self) -> np.ndarray:
         """Everything not emitted yet, including the held-back tail (nothing once stopped)."""
-        if self.should_stop():
-            return np.zeros(0, np.float32)
         if len(self.tokens) <= self.emitted_tokens:
             tail, self._tail = self._tail, None
-            return tail if tail is not None else np.zeros(0, np.float32)
-        return self._decode(len(self.tokens), final=True)
+            return tail if tail is not None and not self.stopped else np.zeros(0, np.float32)
+        body = self._decode(len(self.tokens), final=True)
+        return np.zeros(0, np.float32) if body is None else body
 
     def decode_all(self, tokens: list[int]) -> np.ndarray:
         """The whole utterance in one window (the non-streaming path), with the same noise as streaming."""
@@ -129,7 +131,10 @@ class ChunkedDecoder:
         return self._noise
 
     @torch.inference_mode()
-    def _decode(self, emit_until: int, final: bool) -> np.ndarray:
+    def _decode(self, emit_until: int, final: bool) -> np.ndarray | None:
+        if self.stopped or not self.may_decode():
+            self.stopped = True
+            return None
         start = max(0, self.emitted_tokens - self.plan.left_context)
         window = self.tokens[start:]
         codes = torch.tensor(window, dtype=torch.long, device=self.phone_ids.device)[None, None]
@@ -138,7 +143,6 @@ class ChunkedDecoder:
             first_frame = int(start * FRAMES_PER_TOKEN / self.speed)
             all_noise = self._frame_noise(first_frame + int(len(window) * FRAMES_PER_TOKEN / self.speed) + 2)
             noise = all_noise[..., first_frame:].to(self.phone_ids.device)
-        self.on_decode_start()
         started = time.perf_counter()
         wav = self.sovits.decode(codes, self.phone_ids, self.ge, noise_scale=self.noise_scale, speed=self.speed,
                                  noise=noise)[0, 0].float().cpu().numpy()

@@ -31,6 +31,6 @@ def load_onnx_voice(spec: VoiceSpec, export_dir: str | Path | None = None,
     ge = encoders.speaker_embedding(reference_spectrogram(spec.ref_audio, sovits.config))
     ref_phonemes = reference_phonemes(spec, frontend)
     ref_bert = phone_level_bert(bert, ref_phonemes)
-    # The engine's own tensors (phones, tokens, sampling) stay on the CPU; ORT moves what its device needs.
     return Voice(spec, gpt, sovits, bert, frontend, prompt_codes, ge, ref_phonemes, ref_bert,
-                 torch.device("cpu"), backend="onnx")
+                 torch.device(ort_device.kind, ort_device.index) if ort_device.kind == "cuda" else torch.device("cpu"),
+                 backend="onnx")

@@ -79,13 +79,13 @@ class GPTSoVITSTTSService(TTSService):
     Settings = GPTSoVITSTTSSettings
     _settings: Settings
 
-    def __init__(self, *, voice: Any = None, device: str = "cpu", backend: str = "torch",
+    def __init__(self, *, voice: Any = None, device: str = "auto", backend: str = "torch",
                  settings: Settings | None = None,
                  segmenter: SegmenterOptions | None = None, engine_options: dict | None = None,
                  warm_up: bool = True, **kwargs) -> None:
         """`voice`: a `Voice`, an engine, a registered voice name, a TOML path, or None for the user's default
-        (else the bundled default voice). `backend`: "torch" or "onnx" (the voice's ONNX export) for voices loaded
-        by name. `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...)."""
+        (else the bundled default voice). `device` (auto, cpu, cuda, cuda:N) and `backend` ("torch" or "onnx":
+        the voice's ONNX export) apply to voices loaded by name. `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...)."""
         engine, name = _engine_for(voice, device, backend)
         defaults = self.Settings(model=None, voice=name, language="auto", speed=1.0, top_k=15, top_p=1.0,
                                  temperature=1.0)
