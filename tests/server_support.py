@@ -88,15 +88,15 @@ class LiveServer:
 
     def request(self, method: str, path: str, body: bytes | dict | None = None,
                 headers: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, bytes, dict[str, str]]:
-        """(status, body, headers) of one request; errors are answers too, not exceptions."""
+        """(status, body, headers with lower-case names) of one request; errors are answers, not exceptions."""
         data = json.dumps(body).encode() if isinstance(body, dict) else body
         request = urllib.request.Request(self.url + path, data=data, method=method, headers={
             **({"Content-Type": "application/json"} if data is not None else {}), **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, response.read(), dict(response.headers)
+                return response.status, response.read(), _lower(response.headers)
         except urllib.error.HTTPError as error:
-            return error.code, error.read(), dict(error.headers)
+            return error.code, error.read(), _lower(error.headers)
         except OSError:
             return 0, b"", {}
 
@@ -113,6 +113,10 @@ class LiveServer:
                 name, _, value = line.rpartition(" ")
                 samples[name] = float(value)
         return samples
+
+
+def _lower(headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def fixture_server(registry: VoiceRegistry, allowed: tuple[Path, ...], **service_options) -> LiveServer:

@@ -127,7 +127,11 @@ class LocalSpeechService:
             raise VoiceNotFoundError(f"no voice named {name!r} (voices: {', '.join(sorted({*names, BUNDLED_VOICE_ID}))})")
         async with self._lock(name):
             if name not in self._engines:
-                self._engines[name] = self._limited(await asyncio.to_thread(self._load_named, name, names))
+                try:
+                    engine = await asyncio.to_thread(self._load_named, name, names)
+                except AgentTTSError as exc:  # the operator's voice: not the client's fault, and a retry will not help
+                    raise AgentTTSError(f"voice {name!r} could not be loaded: {exc}") from exc
+                self._engines[name] = self._limited(engine)
         return self._engines[name]
 
     def _load_named(self, name: str, registered: list[str]) -> UnitStreamEngine:

@@ -43,6 +43,7 @@ BUILT_IN_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable",
 EXTENSION_OPTIONS: dict[str, tuple[type, ...]] = {"language": (str,), "seed": (int,), "top_k": (int,),
                                                   "top_p": (int, float), "temperature": (int, float),
                                                   "repetition_penalty": (int, float), "noise_scale": (int, float)}
+TYPE_WORDS = {(str,): "a string", (int,): "an integer", (int, float): "a number"}
 MODEL_IDS = ("agent-tts", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 
 
@@ -98,7 +99,7 @@ def parse_speech_request(body: bytes, max_input_chars: int) -> SpeechRequest:
         if record.get(name) is not None:
             value = record[name]
             if isinstance(value, bool) or not isinstance(value, types):
-                raise bad_request(f"{name} must be a {' or '.join(t.__name__ for t in types)}, got {value!r}", name)
+                raise bad_request(f"{name} must be {TYPE_WORDS[types]}, got {value!r}", name)
             options[name] = value
     return SpeechRequest(text, voice, response_format, stream_format, options)
 
