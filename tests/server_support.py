@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -55,36 +59,12 @@ def write_fixture_voices(fixture: Path, folder: Path) -> VoiceRegistry:
     return VoiceRegistry(folder)
 
 
-class LiveServer:
-    """The app on uvicorn in a thread, on a free loopback port; `with LiveServer(app) as server:` waits for ready."""
+class ServerClient:
+    """Plain HTTP calls to a server on loopback at `port`."""
 
-    def __init__(self, app, ready: bool = True) -> None:
-        self.app = app
-        self.wait_ready = ready
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                                    timeout_graceful_shutdown=5))
-        self._thread = threading.Thread(target=lambda: asyncio.run(self.server.serve(sockets=[self._socket])),
-                                        name="live-server", daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        self._thread.start()
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            status, body = self.get("/health")
-            if status == 200 or (status == 503 and not self.wait_ready):
-                return self
-            if b"failed" in body:
-                raise RuntimeError(f"the server did not start: {body!r}")
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.url}/health did not say ready in {READY_TIMEOUT_S} s")
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=30)
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
 
     def request(self, method: str, path: str, body: bytes | dict | None = None,
                 headers: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, bytes, dict[str, str]]:
@@ -114,6 +94,35 @@ class LiveServer:
                 samples[name] = float(value)
         return samples
 
+
+class LiveServer(ServerClient):
+    """The app on uvicorn in a thread, on a free loopback port; `with LiveServer(app) as server:` waits for ready."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        super().__init__(self._socket.getsockname()[1])
+        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
+                                                    timeout_graceful_shutdown=5))
+        self._thread = threading.Thread(target=lambda: asyncio.run(self.server.serve(sockets=[self._socket])),
+                                        name="live-server", daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self._thread.start()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            status, body = self.get("/health")
+            if status == 200:
+                return self
+            if b"failed" in body:
+                raise RuntimeError(f"the server did not start: {body!r}")
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.url}/health did not say ready in {READY_TIMEOUT_S} s")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=30)
 
 def _lower(headers) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
@@ -149,3 +158,51 @@ def decode(data: bytes, format: str | None = None) -> Decoded:
 
 def pcm16(data: bytes) -> np.ndarray:
     return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+
+
+class ServeChild(ServerClient):
+    """`agent-tts serve` in a child process on a free loopback port; its log goes to `log_path`.
+
+    `with ServeChild(args, env, log_path) as child:` waits for /health to say ready; leaving the block stops it
+    (SIGTERM, then SIGABRT for a stack dump if it hangs, as tests/child_process.py does).
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            super().__init__(probe.getsockname()[1])
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agent_tts.cli.main", "serve", "--port", str(self.port), *args],
+            env={**os.environ, **env, "PYTHONFAULTHANDLER": "1"}, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def __enter__(self) -> "ServeChild":
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"agent-tts serve exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+            if self.get("/health")[0] == 200:
+                return self
+            time.sleep(0.3)
+        self.stop()
+        raise AssertionError(f"agent-tts serve was not ready in {READY_TIMEOUT_S} s:\n{self.log()[-4000:]}")
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait; a child that hangs dumps its threads' stacks into the log and fails the test."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(30)
+            raise AssertionError(f"agent-tts serve did not stop in {timeout} s:\n{self.log()[-12000:]}") from None
+        finally:
+            self._log.close()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -14,7 +14,7 @@ PAGE_FILES = {"page.js": "text/javascript; charset=utf-8"}
 
 
 def _page_file(name: str) -> str:
-    return resources.files("agent_tts.server").joinpath("page", name).read_text(encoding="utf-8")
+    return (resources.files("agent_tts.server") / "page" / name).read_text(encoding="utf-8")
 
 
 def operations_routes(context: ServerContext) -> APIRouter:
