@@ -128,9 +128,10 @@ def _lower(headers) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
 
-def fixture_server(registry: VoiceRegistry, allowed: tuple[Path, ...], **service_options) -> LiveServer:
-    service = LocalSpeechService(registry, **service_options)
-    return LiveServer(create_app(service, ServerSettings(allowed_dirs=allowed)))
+def fixture_server(fixture: Path, folder: Path, also_allowed: tuple[Path, ...] = (), **service_options) -> LiveServer:
+    """A server of the fixture voices written into `folder`, which (with `also_allowed`) clients may name files in."""
+    service = LocalSpeechService(write_fixture_voices(fixture, folder), **service_options)
+    return LiveServer(create_app(service, ServerSettings(allowed_dirs=(folder, *also_allowed))))
 
 
 @dataclass

@@ -16,7 +16,7 @@ import wave
 import pytest
 
 from engine_support import REFERENCE_TEXT
-from server_support import decode, fixture_server, pcm16, write_fixture_voices
+from server_support import decode, fixture_server, pcm16
 
 TEXT = "Thanks for waiting. Your table is ready now."
 
@@ -29,8 +29,7 @@ def voices_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(gsv_v2_fixture, voices_dir):
     # The voices folder and the fixture's model folder are the two directories clients may name files in.
-    with fixture_server(write_fixture_voices(gsv_v2_fixture, voices_dir),
-                        (voices_dir, gsv_v2_fixture / "models")) as live:
+    with fixture_server(gsv_v2_fixture, voices_dir, (gsv_v2_fixture / "models",)) as live:
         yield live
 
 

@@ -9,7 +9,7 @@ import threading
 import openai
 import pytest
 
-from server_support import LiveServer, fixture_server, write_fixture_voices
+from server_support import LiveServer, fixture_server
 from agent_tts.server.app import create_app
 from agent_tts.server.local_service import LocalSpeechService
 from agent_tts.server.settings import ServerSettings
@@ -25,7 +25,7 @@ def voices_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(gsv_v2_fixture, voices_dir):
-    with fixture_server(write_fixture_voices(gsv_v2_fixture, voices_dir), (voices_dir,)) as live:
+    with fixture_server(gsv_v2_fixture, voices_dir) as live:
         yield live
 
 

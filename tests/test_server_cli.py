@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.parse
 
 import pytest
@@ -88,10 +89,15 @@ def test_sigterm_lets_a_stream_in_progress_finish_then_exits(empty_home, tmp_pat
     assert decode(first + rest).seconds > 10  # all of it arrived, after the SIGTERM
 
 
-def test_control_exit_stops_the_server(empty_home, tmp_path):
+def test_control_restart_starts_it_again_and_exit_stops_it(empty_home, tmp_path):
     with ServeChild([], empty_home, tmp_path / "serve.log") as server:
-        status, body, _ = server.request("GET", "/control?command=exit")
-        assert status == 200
+        assert server.request("GET", "/control?command=restart")[0] == 200
+        deadline = time.monotonic() + 300
+        while "restarting" not in server.log() or server.get("/health")[0] != 200:
+            assert time.monotonic() < deadline and server.process.poll() is None, server.log()[-4000:]
+            time.sleep(0.3)
+        assert server.log().count("Uvicorn running on") == 2
+        assert server.request("GET", "/control?command=exit")[0] == 200
         assert server.process.wait(60) == 0
 
 

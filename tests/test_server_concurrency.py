@@ -16,7 +16,7 @@ import numpy as np
 from agent_tts.engine.scheduler import scheduler_for
 from agent_tts.parity import snr_db
 from agent_tts.voice import Voice
-from server_support import CLIPS, fixture_server, pcm16, write_fixture_voices
+from server_support import CLIPS, fixture_server, pcm16
 
 TEXTS = ["Your order shipped on Monday.", "The refund takes three days.", "Please hold while I check.",
          "Thanks for calling, goodbye.", "Your table is ready now.", "The train leaves at noon.",
@@ -43,12 +43,11 @@ def api_v2_raw(server, text: str, voice: str, seed: int) -> bytes:
 
 
 def test_sixteen_concurrent_clients_each_get_their_solo_rendering(gsv_v2_fixture, tmp_path):
-    registry = write_fixture_voices(gsv_v2_fixture, tmp_path / "voices")
     requests = [(openai_pcm if index % 2 else api_v2_raw, text, VOICES[index % 4], 100 + index)
                 for index, text in enumerate(TEXTS)]
-    with fixture_server(registry, (tmp_path,), max_streams=16) as server:
+    with fixture_server(gsv_v2_fixture, tmp_path / "voices", max_streams=16) as server:
         alone = [send(server, text, voice, seed) for send, text, voice, seed in requests]
-        scheduler = scheduler_for(Voice.load(registry.spec("fixture")).gpt)  # the GPT the server's voices share
+        scheduler = scheduler_for(Voice.load(tmp_path / "voices" / "fixture.toml").gpt)  # the GPT the server's voices share
         scheduler.batch_sizes.clear()
         with ThreadPoolExecutor(len(requests)) as pool:
             together = list(pool.map(lambda r: r[0](server, *r[1:]), requests))

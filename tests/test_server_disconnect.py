@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 
 from engine_support import REFERENCE_TEXT
-from server_support import GREEDY, fixture_server, write_fixture_voices
+from server_support import GREEDY, fixture_server
 
 LONG_TEXT = " ".join(f"Part {n} of an answer that the listener will not wait for." for n in range(1, 9))
 DISCONNECTED = 'agent_tts_streams_total{{api="{api}",outcome="disconnected"}}'
@@ -20,8 +20,7 @@ AUDIO = 'agent_tts_audio_seconds_total{{api="{api}"}}'
 
 @pytest.fixture(scope="module")
 def server(gsv_v2_fixture, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("voices")
-    with fixture_server(write_fixture_voices(gsv_v2_fixture, folder), (folder,)) as live:
+    with fixture_server(gsv_v2_fixture, tmp_path_factory.mktemp("voices")) as live:
         yield live
 
 

@@ -16,7 +16,7 @@ import openai
 import pytest
 import soundfile
 
-from server_support import GREEDY, decode, fixture_server, pcm16, write_fixture_voices
+from server_support import GREEDY, decode, fixture_server, pcm16
 
 TEXT = "Your order shipped on Monday. It should arrive by Thursday."
 SAME = {**GREEDY, "seed": 3}
@@ -28,8 +28,7 @@ DURATION_TOLERANCE_S = 0.15
 
 @pytest.fixture(scope="module")
 def server(gsv_v2_fixture, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("voices")
-    with fixture_server(write_fixture_voices(gsv_v2_fixture, folder), (folder,)) as live:
+    with fixture_server(gsv_v2_fixture, tmp_path_factory.mktemp("voices")) as live:
         yield live
 
 

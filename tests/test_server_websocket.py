@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from server_support import GREEDY, fixture_server, pcm16, write_fixture_voices
+from server_support import GREEDY, fixture_server, pcm16
 
 FIRST = "Your order shipped on Monday, and it should arrive by Thursday."
 SECOND = "The refund takes three days. Is there anything else?"
@@ -26,8 +26,7 @@ RECEIVE_TIMEOUT_S = 120
 
 @pytest.fixture(scope="module")
 def server(gsv_v2_fixture, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("voices")
-    with fixture_server(write_fixture_voices(gsv_v2_fixture, folder), (folder,)) as live:
+    with fixture_server(gsv_v2_fixture, tmp_path_factory.mktemp("voices")) as live:
         yield live
 
 

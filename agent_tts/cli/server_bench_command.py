@@ -1,7 +1,9 @@
 """``agent-tts bench-server``: N concurrent clients against a speech server; first byte p50/p95, throughput, errors.
 
 Without --url it starts `agent-tts serve` on a free loopback port (with
---voice and --device), waits for /health, measures, and stops it. Each client
+--voice and --device; or, with --real-size-voice, on a real-size v2 voice
+with random weights written for the run), waits for /health, measures, and
+stops it. Each client
 sends OpenAI speech requests (`response_format: pcm`, 24 kHz 16-bit) one
 after another and reads the body as it streams; the first byte is timed
 from the request's start. Figures are printed, never asserted.
@@ -20,8 +22,9 @@ import subprocess
 import sys
 import threading
 import time
+import tempfile
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,6 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--url", help="a running server (default: start one here)")
     parser.add_argument("--voice", metavar="NAME", help="the voice (default: the server's default voice)")
+    parser.add_argument("--real-size-voice", action="store_true",
+                        help="the server started here speaks a real-size GPT-SoVITS v2 voice with random weights "
+                        "(written for the run, about 20 s; same compute as trained weights)")
     parser.add_argument("--device", default="auto", help="for the server started here (default auto)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
     parser.add_argument("--requests", type=int, default=3, help="requests per client, one after another (default 3)")
@@ -137,6 +143,25 @@ def load(url: str, clients: int, requests: int, text: str, voice: str | None,
 def run(args: argparse.Namespace) -> int:
     if args.clients < 1 or args.requests < 1:
         raise AgentTTSError("--clients and --requests must be at least 1")
+    if args.url and args.real_size_voice:
+        raise AgentTTSError("--real-size-voice is for the server started here; leave out --url")
+    with tempfile.TemporaryDirectory(prefix="agent-tts-bench-server-") as scratch:
+        return _bench(args, Path(scratch))
+
+
+def _real_size_home(scratch: Path) -> Path:
+    """An AGENT_TTS_HOME whose only voice, `bench`, is a real-size v2 voice with random weights."""
+    from agent_tts.cli.bench_voice import bench_voice_toml
+    from agent_tts.voice import VoiceSpec
+    from agent_tts.voices import VoiceRegistry
+
+    spec = VoiceSpec.from_toml(bench_voice_toml(None, scratch))
+    home = scratch / "home"
+    VoiceRegistry(home / "voices").add(replace(spec, name="bench"), validate=False)
+    return home
+
+
+def _bench(args: argparse.Namespace, scratch: Path) -> int:
     server = None
     url = (args.url or "").rstrip("/")
     if not url:
@@ -144,10 +169,13 @@ def run(args: argparse.Namespace) -> int:
         url = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "agent_tts.cli.main", "serve", "--port", str(port), "--device", args.device,
                    "--max-streams", str(args.clients)]
+        env = dict(os.environ)
+        if args.real_size_voice:
+            env["AGENT_TTS_HOME"] = str(_real_size_home(scratch))
         if args.voice:
             command += ["--voice", args.voice]
         print(f"starting: {' '.join(command[2:])}", file=sys.stderr, flush=True)
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_ready(url, server)
         warm = speak_once(url, args.text, args.voice, args.api_key)

@@ -51,31 +51,31 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _int(params: Mapping[str, Any], name: str, default: int) -> int:
+def _number(params: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
+    """An int or float parameter; JSON numbers or their strings; empty: `default`."""
     value = params.get(name)
     if _empty(value):
         return default
     try:
         if isinstance(value, bool):
             raise ValueError
-        number = float(value) if isinstance(value, str) else value
-        if not isinstance(number, (int, float)) or number != int(number):
+        number = value if isinstance(value, int) else float(value)
+        if kind is float:
+            return float(number)
+        if number != int(number):
             raise ValueError
         return int(number)
     except (TypeError, ValueError, OverflowError):
-        raise bad_request(f"{name} must be an integer, got {value!r}", name) from None
+        words = "an integer" if kind is int else "a number"
+        raise bad_request(f"{name} must be {words}, got {value!r}", name) from None
+
+
+def _int(params: Mapping[str, Any], name: str, default: int) -> int:
+    return _number(params, name, default, int)
 
 
 def _float(params: Mapping[str, Any], name: str, default: float) -> float:
-    value = params.get(name)
-    if _empty(value):
-        return default
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        return float(value)
-    except (TypeError, ValueError):
-        raise bad_request(f"{name} must be a number, got {value!r}", name) from None
+    return _number(params, name, default, float)
 
 
 def _bool(params: Mapping[str, Any], name: str, default: bool) -> bool:

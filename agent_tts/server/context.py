@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agent_tts.server.api_errors import ApiError, api_error_from
 from agent_tts.server.metrics import ServerMetrics
@@ -23,7 +23,6 @@ class ServerContext:
     control: Callable[[str], None] | None = None  # api_v2 /control: "exit" or "restart", if the runner allows it
     ready: bool = False
     start_error: str | None = None
-    background: set = field(default_factory=set)
 
     @classmethod
     def create(cls, service: SpeechService, settings: ServerSettings,

@@ -68,15 +68,11 @@ class OpenStream:
         self._stop_reason = DISCONNECTED
         self._ended = False
 
-    @property
-    def sample_rate(self) -> int | None:
-        return None if self.first is None else self.first.sample_rate
-
     async def first_audio(self) -> AudioChunk:
         """The first chunk; with none (the text had nothing to speak) the stream is ended and `RequestError`
         raised, the answer an HTTP request gets."""
         if self.first is None:
-            await self.aclose()
+            await self._end(COMPLETED)
             raise RequestError("the input has nothing this voice can speak (no words in a language it reads)")
         return self.first
 

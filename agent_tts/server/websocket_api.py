@@ -15,7 +15,7 @@ mono PCM, so one socket can carry several contexts without a framing layer):
 
     {"type": "mark",  "context_id", "unit_index", "text", "audio_offset_s"}   # a unit starts at this offset
     {"type": "audio", "context_id", "audio", "sample_rate", "encoding", "unit_index"}
-    {"type": "done",  "context_id", "cancelled", "audio_seconds"}
+    {"type": "done",  "context_id", "cancelled", "audio_seconds" (not after a cancel)}
     {"type": "error", "context_id" (or null), "status", "code", "message"}
 
 An error in a context (an unknown voice, a bad option, a busy engine) ends
@@ -29,8 +29,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
-import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import aclosing, suppress
@@ -44,8 +42,6 @@ from agent_tts.server.encoding import encoder_for
 from agent_tts.server.streams import OpenStream
 from agent_tts.server.ws_messages import ClientMessage, OutputFormat, parse_client_message
 
-logger = logging.getLogger(__name__)
-
 OUTBOX_MESSAGES = 256  # messages waiting for the socket; a slow reader holds the engines back through it
 
 
@@ -57,7 +53,6 @@ class Utterance:
         self.chars = 0
         self.input_ended = False
         self.cancelled = False
-        self.started = time.perf_counter()
 
     def add(self, text: str) -> None:
         self.chars += len(text)
@@ -116,8 +111,7 @@ class SpeechContext:
         with suppress(asyncio.CancelledError):
             await self.task
         if not disconnected:
-            self.session.send(None, {"type": "done", "context_id": self.context_id, "cancelled": True,
-                                     "audio_seconds": 0.0})
+            self.session.send(None, {"type": "done", "context_id": self.context_id, "cancelled": True})
 
     async def _speak_all(self) -> None:
         try:
@@ -133,8 +127,8 @@ class SpeechContext:
 
     async def _speak(self, utterance: Utterance) -> None:
         streams = self.session.context.streams
-        self.stream = stream = await streams.open("websocket", self.voice, utterance.texts(), self.options,
-                                                  utterance.started)
+        # First audio counts from when this utterance's turn to speak came (its first text, or its predecessor's end).
+        self.stream = stream = await streams.open("websocket", self.voice, utterance.texts(), self.options)
         encoder = None
         offset = 0.0
         async with aclosing(stream.chunks()) as chunks:

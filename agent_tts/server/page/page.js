@@ -68,6 +68,7 @@ function play(message) {
   sources.push(source);
   source.onended = () => (sources = sources.filter((s) => s !== source));
   stats.samples += ints.length;
+  stats.audioState = audio.state;
   $("audio-seconds").textContent = (stats.samples / message.sample_rate).toFixed(1);
 }
 
@@ -90,7 +91,7 @@ function handle(message) {
   } else if (message.type === "mark") {
     const unit = document.createElement("span");
     unit.className = "unit";
-    unit.textContent = message.text;
+    unit.textContent = `${message.text} `;
     $("transcript").appendChild(unit);
   } else if (message.type === "done") {
     stats.done = true;
