@@ -23,3 +23,11 @@ class OptionError(AgentTTSError, ValueError):
 
 class EngineBusyError(AgentTTSError):
     """The engine is at its stream limit and its waiting queue is full; try again later."""
+
+
+class AudioDeviceError(AgentTTSError):
+    """No usable sound device, or the device failed."""
+
+
+class DeviceTimeoutError(AudioDeviceError):
+    """A PortAudio call did not return in time (the sound server or driver is stuck)."""

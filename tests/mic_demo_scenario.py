@@ -12,13 +12,13 @@ import asyncio
 import json
 import sys
 
-import numpy as np
-import sounddevice
 import soxr
 from pipecat.frames.frames import BotStoppedSpeakingFrame, EndFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.worker import PipelineWorker
-from pipecat.workers.runner import WorkerRunner
+
+from pipecat_support import run_beside
+from pulse_support import say_into_the_microphone
 
 sys.path.insert(0, sys.argv[1])
 import voice_agent  # noqa: E402
@@ -56,16 +56,13 @@ async def main(questions: list[str]) -> None:
         await asyncio.sleep(2.0)
         for pcm in speech:
             bot.stopped.clear()
-            await asyncio.to_thread(sounddevice.play, pcm.astype(np.float32), voice_agent.INPUT_RATE,
-                                    device="agent_mic_out", blocking=True)
+            await say_into_the_microphone(pcm, voice_agent.INPUT_RATE)
             await asyncio.wait_for(bot.stopped.wait(), timeout=60)
             await asyncio.sleep(0.5)
         timer.flush()
         await worker.queue_frame(EndFrame())
 
-    runner = WorkerRunner()
-    await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), user())
+    await run_beside(worker, user())
     print(json.dumps({"turns": lines, "opened_by": [t.opened_by for t in timer.turns],
                       "first_audio_ms": [1000 * (t.first_audio - t.asked) for t in timer.turns],
                       "first_sound_ms": [1000 * (t.first_sound - t.asked) for t in timer.turns if t.first_sound]}))
