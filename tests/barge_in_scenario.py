@@ -53,12 +53,17 @@ class Recorder(BaseObserver):
     def __init__(self, tts) -> None:
         super().__init__()
         self.tts = tts
-        self.events: dict[str, list] = {"vad_onsets": [], "interruptions": [], "bot_started": [], "tts_audio": []}
+        self.events: dict[str, list] = {"vad_onsets": [], "interruptions": [], "tts_interrupted": [],
+                                        "interruption_path": [], "bot_started": [], "tts_audio": []}
         self.seen: set[int] = set()
         self.bot_started = asyncio.Event()
 
     async def on_push_frame(self, data: FramePushed) -> None:
         frame = data.frame
+        if isinstance(frame, InterruptionFrame):  # each processor's push: where the interruption spends its time
+            self.events["interruption_path"].append([time.perf_counter(), type(data.source).__name__])
+            if data.source is self.tts:
+                self.events["tts_interrupted"].append(time.perf_counter())  # the TTS has handled it
         if frame.id in self.seen:
             return
         self.seen.add(frame.id)

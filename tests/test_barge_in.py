@@ -3,8 +3,9 @@
 What must hold on any machine, however busy: the speaker is silent within
 100 ms of the instant the transport's VAD hears the user start speaking (the
 transport holds the output right there, on the audio thread, so this does not
-depend on the event loop), nothing of the interrupted turn is played or even
-produced afterwards, and the next turn is answered. How long the interruption
+depend on the event loop), nothing of the interrupted turn is played
+afterwards, or produced once the TTS has handled the interruption, and the
+next turn is answered. How long the interruption
 takes to cross the pipeline, and how late the event loop ran, are printed.
 """
 
@@ -50,11 +51,14 @@ def describe(result: dict, figures: dict) -> str:
     latency = [dac - filled for dac, _, _, filled in result["timeline"]]
     ms = {name: 1000 * (figures[name] - heard) for name in ("onset", "interrupted", "flushed", "stopped")}
     return (f"the transport's VAD heard speech start; the pipeline's VAD {ms['onset']:.1f} ms later, its "
-            f"interruption reached the speaker {ms['flushed']:.1f} ms after the transport's; device latency "
+            f"interruption was pushed at {ms['interrupted']:.1f} ms and reached the speaker at {ms['flushed']:.1f} ms; "
+            f"device latency "
             f"{1000 * min(latency):.0f}-{1000 * max(latency):.0f} ms; last sound of the interrupted turn "
             f"{ms['stopped']:.1f} ms after the transport heard speech ({ms['stopped'] - ms['onset']:.1f} ms after "
             f"the pipeline's VAD onset); event loop late by up to {result['loop_lag']['max_ms']:.0f} ms; "
-            f"{result['underruns']} underrun(s)")
+            f"{result['underruns']} underrun(s); the interruption crossed " + ", ".join(
+                f"{name} at {1000 * (at - heard):.0f} ms" for at, name in result["interruption_path"]
+                if figures["interrupted"] <= at <= figures["flushed"] + 0.05))
 
 
 def test_speaking_over_the_agent_stops_it_within_100_ms_and_the_next_turn_is_answered(tmp_path):
@@ -69,10 +73,11 @@ def test_speaking_over_the_agent_stops_it_within_100_ms_and_the_next_turn_is_ans
     assert figures["held"] is not None and figures["held"] - figures["heard"] < 0.001
     assert result["false_alarms"] == 0
     assert figures["stopped"] - figures["heard"] <= STOP_WITHIN_S
-    # Nothing of the interrupted turn is played, or even produced, afterwards.
-    interrupted = figures["interrupted"]
-    before = {context for at, context in result["tts_audio"] if at < interrupted}
-    after = [(at, context) for at, context in result["tts_audio"] if at > interrupted]
+    # Nothing of the interrupted turn is produced once the TTS has handled the interruption (before that, on a
+    # busy machine, it may still push what it had, which never reaches the speaker) or played afterwards.
+    handled = next(t for t in result["tts_interrupted"] if t >= figures["interrupted"])
+    before = {context for at, context in result["tts_audio"] if at < handled}
+    after = [(at, context) for at, context in result["tts_audio"] if at > handled]
     assert before and not [item for item in after if item[1] in before]
     assert not [end for end in figures["audible_ends"] if figures["stopped"] < end < figures["answer_started"]]
     assert [item for item in after if item[0] >= figures["answer_started"] - 1.0]  # the new turn's audio

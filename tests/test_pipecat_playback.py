@@ -1,7 +1,9 @@
 """The pipecat path on a real-time sound device: LLM -> clause-first TTS -> SoundDeviceTransport -> PulseAudio.
 
 Exactness (every sample the TTS pushed is played, once, in order) and what
-Whisper hears hold on any machine. Underruns depend on the machine: the
+Whisper hears hold on any machine (but for what the sound server drops when
+the device's callback comes too late, reported by PortAudio: see
+`check_exactness`). Underruns depend on the machine: the
 speaker runs dry when the TTS is slower than real time (on a busy CPU) or
 when the audio it already pushed reaches the device too late. The second kind
 is the transport's to prevent, and it guarantees it where neither the event
@@ -54,6 +56,49 @@ def late_deliveries(result: dict) -> list[tuple[float, int]]:
     return late
 
 
+def deleted_runs(played: np.ndarray, pushed: np.ndarray, longest: int) -> list[int] | None:
+    """The lengths of the runs deleted from `pushed` to give `played` (nothing repeated, reordered or changed),
+    each at most `longest` samples; None if `played` is not such a copy."""
+    runs, i, j = [], 0, 0
+    while i < len(played):
+        n = min(len(played) - i, len(pushed) - j)
+        different = np.flatnonzero(played[i:i + n] != pushed[j:j + n])
+        if not len(different):
+            i, j = i + n, j + n
+            if i < len(played):
+                return None  # more played than pushed
+            break
+        i, j = i + different[0], j + different[0]
+        probe = played[i:i + 64]
+        window = pushed[j:j + longest + len(probe)]
+        if len(window) < len(probe):
+            return None
+        found = np.flatnonzero((np.lib.stride_tricks.sliding_window_view(window, len(probe)) == probe).all(axis=1))
+        if not len(found):
+            return None
+        runs.append(int(found[0]))
+        j += int(found[0])
+    if len(pushed) - j > longest:
+        return None
+    if len(pushed) > j:
+        runs.append(int(len(pushed) - j))
+    return runs
+
+
+def check_exactness(played: np.ndarray, pushed: np.ndarray, result: dict) -> None:
+    """Every sample the TTS pushed is played, once, in order (silence aside). Where PortAudio reports the device
+    ran dry (its callback came too late, on a very busy machine), the stream is recovered and what ALSA had been
+    handed but not played is dropped: then only such losses are allowed, at most one per underflow and each
+    under half a second."""
+    played, pushed = played[played != 0], pushed[pushed != 0]
+    if result["device_underflows"] == 0:
+        assert np.array_equal(played, pushed)
+        return
+    runs = deleted_runs(played, pushed, longest=result["device_rate"] // 2)
+    print(f"device underflows {result['device_underflows']}: lost runs of {runs} samples")
+    assert runs is not None and len(runs) <= result["device_underflows"]
+
+
 def check_underruns(result: dict) -> None:
     late = late_deliveries(result)
     loop_ms, callback_ms = result["loop_lag"]["max_ms"], result["max_callback_gap_ms"]
@@ -70,7 +115,7 @@ def test_the_speaker_plays_exactly_what_the_tts_pushed_in_real_time(tmp_path):
     synthesized = np.load(tmp_path / "synthesized.npy")
     assert rate == result["device_rate"] == 22050
     # Every sample the TTS pushed, in order, once (silence between and around the turns aside) ...
-    assert np.array_equal(played[played != 0], synthesized[synthesized != 0])
+    check_exactness(played, synthesized, result)
     # ... played in real time: the device took at least as long as the audio lasts.
     assert len(played) >= len(synthesized)
     assert len(result["first_audio_ms"]) == 3
@@ -82,8 +127,8 @@ def test_audio_is_resampled_to_the_pipeline_rate_and_still_understood(tmp_path):
     result = run_prompts(tmp_path, 16000)
     played, rate = soundfile.read(tmp_path / "played.wav", dtype="float32")
     synthesized = np.load(tmp_path / "synthesized.npy")
-    assert rate == 16000 and np.array_equal((played * 32768).round().astype(np.int16)[np.abs(played) > 0],
-                                            synthesized[synthesized != 0])
+    assert rate == 16000
+    check_exactness((played * 32768).round().astype(np.int16), synthesized, result)
     answers = " ".join(FAQResponder()(prompt) for prompt in PROMPTS)
     alignment = align(words(answers), words(transcribe(played, rate)))
     print(f"WER {alignment.wer:.3f}")

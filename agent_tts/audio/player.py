@@ -125,7 +125,9 @@ class Player:
             stream = sounddevice.OutputStream(
                 samplerate=self.sample_rate, blocksize=self.blocksize, device=self.device, channels=1,
                 dtype="float32", callback=self._callback, finished_callback=self._finished,
-                latency=DEVICE_LATENCY_MS / 1000)
+                # A device without a clock has no deadline to miss, and would start every turn with that much
+                # silence primed.
+                latency=DEVICE_LATENCY_MS / 1000 if self.keep_running else "low")
             if self.keep_running:
                 stream.start()
         except (sounddevice.PortAudioError, ValueError) as exc:

@@ -89,7 +89,7 @@ class SoundDeviceTransportParams(TransportParams):
     keep_output_timeline: bool = False
     barge_in_vad_mode: int | None = None
     barge_in_vad_params: VADParams | None = None
-    barge_in_hold_ms: int = 2000
+    barge_in_hold_ms: int = 5000
 
 
 def device_latency(params: SoundDeviceTransportParams) -> float | str:
