@@ -6,9 +6,10 @@
 Speech is detected by the WebRTC VAD; speaking while the agent talks stops it
 at once (the transport runs the same VAD on the microphone's audio thread and
 silences the speaker there; then the TTS stops generating and the speaker's
-buffer is flushed) and the agent answers the new turn. Speech is transcribed by local Whisper
-(faster-whisper) when installed. Each turn prints its first-audio and
-first-sound times, counted from the end of the user's speech.
+buffers are flushed) and the agent answers the new turn. Speech is
+transcribed by local Whisper (faster-whisper) when installed. Each turn
+prints its first-audio and first-sound times, counted from the end of the
+user's speech.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ waits until the processor pushes a frame of that kind downstream, and
 
 `run_beside(worker, script)` is for the child-process scenarios that build
 their own pipeline: it runs the worker beside the scenario's script and, when
-a step of the script fails, cancels the pipeline and waits for it to finish
-before re-raising, so the child exits with the step's traceback instead of
+a step of the script fails, prints where every thread and task was, cancels the
+pipeline and waits for it to finish before re-raising, so the child exits with the step's traceback instead of
 hanging in `asyncio.run`'s teardown (which cancels pipecat's tasks all at
 once: the worker then waits forever for a CancelFrame no task carries). A
 pipeline that does not finish in time is a hang of ours: every thread's
@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipecat.frames.frames import EndFrame, Frame, StartFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -77,7 +78,8 @@ class _Recorder(FrameProcessor):
                 lambda: any(isinstance(frame, kind) for frame in self.frames[seen:])), timeout)
 
 
-async def _until(condition: Callable[[], bool], timeout: float) -> None:
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Return once `condition()` holds (polled every 10 ms); TimeoutError after `timeout` seconds."""
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
@@ -105,7 +107,7 @@ async def run_script(processor: FrameProcessor, steps: Sequence[Frame | SleepFra
                 elif isinstance(step, AwaitFrame):
                     await sink.wait_for_next(step.kind, step.timeout)
                 elif isinstance(step, AwaitCondition):
-                    await _until(step.condition, step.timeout)
+                    await until(step.condition, step.timeout)
                 else:
                     await worker.queue_frame(step)
         finally:  # the pipeline ends whatever happened, so a failed step fails the test instead of hanging it
@@ -127,10 +129,28 @@ async def run_beside(worker: PipelineWorker, script: Awaitable[None], *, finish_
     try:
         await script
     except BaseException:
+        print("the scenario's script failed; where every thread and every task was:", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(all_threads=True)
+        print_tasks()
         await worker.cancel(reason="the scenario's script failed")
         await _finish_or_die(running, finish_timeout, "after its script failed")
         raise
     await _finish_or_die(running, finish_timeout, "after its script ended")
+
+
+def print_tasks() -> None:
+    """Every pending asyncio task with the chain of awaits it is suspended in (innermost last), on stderr."""
+    for task in asyncio.all_tasks():
+        chain, awaited = [], task.get_coro()
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None) \
+                or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_name} ({Path(frame.f_code.co_filename).name}:{frame.f_lineno})")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None) \
+                or getattr(awaited, "gi_yieldfrom", None)
+        print(f"task {task.get_name()}: {' > '.join(chain)}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 async def _finish_or_die(running: asyncio.Future, timeout: float, when: str) -> None:

@@ -435,6 +435,7 @@ class SoundDeviceInputTransport(BaseInputTransport):
         self._output = output
         self._closing = False
         self.overflows = 0
+        self.captured_frames = 0
         self.speech_onsets: deque[float] = deque(maxlen=1000)  # when the early barge-in's VAD heard speech start
 
     async def start(self, frame: StartFrame) -> None:
@@ -458,6 +459,7 @@ class SoundDeviceInputTransport(BaseInputTransport):
         def callback(indata, frames: int, time_info, status) -> None:
             if status.input_overflow:
                 self.overflows += 1
+            self.captured_frames += frames
             pcm = bytes(indata)
             if onsets is not None and onsets.feed(pcm):
                 self.speech_onsets.append(time.perf_counter())
