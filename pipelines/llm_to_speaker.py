@@ -47,6 +47,10 @@ class TurnDone(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
+# How long a cancelled pipeline may take to finish.
+CANCEL_TIMEOUT_S = 10.0
+
+
 def build(tts: GPTSoVITSTTSService, llm: FrameProcessor, transport: SoundDeviceTransport):
     """The pipeline and the pieces a caller drives: (pipeline, user aggregator, turn-done marker)."""
     context = LLMContext([{"role": "system", "content": SYSTEM_PROMPT}])
@@ -92,7 +96,16 @@ async def speak_prompts(prompts: Iterable[str] | AsyncIterable[str], tts: GPTSoV
 
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), drive())
+    running = asyncio.ensure_future(runner.run())
+    try:
+        await drive()
+    except BaseException:
+        # End the pipeline through pipecat (a CancelFrame) before raising: left to asyncio.run's teardown, which
+        # cancels every task at once, the worker would wait forever for a CancelFrame no task carries.
+        await worker.cancel(reason="a prompt was not answered")
+        await asyncio.wait_for(asyncio.shield(running), CANCEL_TIMEOUT_S)
+        raise
+    await running
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,10 +4,12 @@
     python pipelines/voice_agent.py --llm-url http://localhost:11434/v1 --llm-model llama3.2 --voice alice
 
 Speech is detected by the WebRTC VAD; speaking while the agent talks stops it
-at once (the TTS stops generating, the speaker's buffer is flushed) and the
-agent answers the new turn. Speech is transcribed by local Whisper
-(faster-whisper) when installed. Each turn prints its first-audio and
-first-sound times, counted from the end of the user's speech.
+at once (the transport runs the same VAD on the microphone's audio thread and
+silences the speaker there; then the TTS stops generating and the speaker's
+buffers are flushed) and the agent answers the new turn. Speech is
+transcribed by local Whisper (faster-whisper) when installed. Each turn
+prints its first-audio and first-sound times, counted from the end of the
+user's speech.
 """
 
 from __future__ import annotations
@@ -43,15 +45,20 @@ END_OF_TURN_SILENCE_S = 0.5
 
 def build(transport: SoundDeviceTransport, stt: FrameProcessor | None, llm: FrameProcessor,
           tts: GPTSoVITSTTSService, vad_mode: int = 3, system_prompt: str = SYSTEM_PROMPT,
-          end_of_turn_silence_s: float = END_OF_TURN_SILENCE_S) -> Pipeline:
+          end_of_turn_silence_s: float = END_OF_TURN_SILENCE_S, early_barge_in: bool = True) -> Pipeline:
     """The agent's pipeline. The WebRTC VAD in the user aggregator starts turns and interrupts the bot; a turn
     ends after `end_of_turn_silence_s` of silence once Whisper's transcript is in (no turn model to run on
-    the CPU)."""
+    the CPU). With `early_barge_in`, the transport runs the same VAD (mode and parameters) in its microphone
+    callback and silences the speaker where speech starts, before the interruption crosses the pipeline."""
+    vad = WebRTCVADAnalyzer(mode=vad_mode)
+    if early_barge_in:
+        transport.params.barge_in_vad_mode = vad_mode
+        transport.params.barge_in_vad_params = vad.params
     context = LLMContext([{"role": "system", "content": system_prompt}])
     strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=end_of_turn_silence_s,
                                                                             wait_for_transcript=stt is not None)])
     aggregators = LLMContextAggregatorPair(
-        context, user_params=LLMUserAggregatorParams(vad_analyzer=WebRTCVADAnalyzer(mode=vad_mode),
+        context, user_params=LLMUserAggregatorParams(vad_analyzer=vad,
                                                      user_turn_strategies=strategies))
     stages = [transport.input(), stt, aggregators.user(), llm, tts, transport.output(), aggregators.assistant()]
     return Pipeline([stage for stage in stages if stage is not None])
