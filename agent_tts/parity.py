@@ -203,11 +203,12 @@ class FixtureModels:
 
     @classmethod
     def load(cls, fixture: Fixture) -> "FixtureModels":
+        gpt = load_gpt(fixture.root / "models" / "s1.ckpt")
         sovits = load_sovits(fixture.root / "models" / "s2.pth")
         sv_model = None
         if sovits.config.uses_speaker_verification:
             sv_model = load_speaker_verification(fixture.sv_checkpoint, sovits.config.version)
-        return cls(load_gpt(fixture.root / "models" / "s1.ckpt"), sovits,
+        return cls(gpt, sovits,
                    HubertFeatureExtractor.from_folder(fixture.root / "pretrained" / "chinese-hubert-base"),
                    BertFeatureExtractor.from_folder(fixture.root / "pretrained" / "chinese-roberta-wwm-ext-large"),
                    sv_model)

@@ -1,7 +1,9 @@
 """A complete voice with random weights: GPT and SoVITS files, HuBERT and BERT folders, a clip, a TOML.
 
-For speed benchmarks (real v2 sizes by default; random weights compute
-exactly what trained ones do) and for tests that need a voice folder. The
+For speed benchmarks (real v2, v2Pro or v2ProPlus sizes; random weights compute
+exactly what trained ones do) and for tests that need a voice folder. v2Pro
+and v2ProPlus voices also get the speaker-verification model (always its real
+53.6 M-parameter architecture) in ``pretrained/sv/``, where upstream keeps it. The
 BERT vocabulary covers ASCII and the CJK Unified Ideographs block, one token
 per character, like the real chinese-roberta vocabulary does.
 """
@@ -14,9 +16,10 @@ import numpy as np
 import soundfile
 import torch
 
+from agent_tts.models.checkpoints import SV_CHECKPOINT
 from agent_tts.models.synthetic import (
-    REAL_V2_GPT_MODEL, REAL_V2_SOVITS_MODEL, TINY_GPT_MODEL, TINY_SOVITS_MODEL,
-    write_gpt_checkpoint, write_sovits_checkpoint,
+    REAL_SOVITS_MODELS, REAL_V2_GPT_MODEL, TINY_GPT_MODEL, TINY_SOVITS_MODELS, UPSTREAM_HEADERS,
+    write_gpt_checkpoint, write_sovits_checkpoint, write_sv_checkpoint,
 )
 
 REAL_BERT = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096}
@@ -70,15 +73,20 @@ def write_reference_clip(path: Path, seconds: float = 5.0, rate: int = 32000, se
     return path
 
 
-def write_synthetic_voice(folder: str | Path, real_size: bool = True, name: str = "synthetic") -> Path:
-    """Write every file of a random-weight v2 voice under `folder`; returns its TOML path."""
+def write_synthetic_voice(folder: str | Path, real_size: bool = True, name: str = "synthetic",
+                          version: str = "v2") -> Path:
+    """Write every file of a random-weight voice of `version` (v2, v2Pro, v2ProPlus) under `folder`; returns its
+    TOML path."""
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    sovits_models = REAL_SOVITS_MODELS if real_size else TINY_SOVITS_MODELS
     write_gpt_checkpoint(folder / "s1.ckpt", REAL_V2_GPT_MODEL if real_size else TINY_GPT_MODEL)
-    write_sovits_checkpoint(folder / "s2.pth", REAL_V2_SOVITS_MODEL if real_size else TINY_SOVITS_MODEL)
+    write_sovits_checkpoint(folder / "s2.pth", sovits_models[version], header=UPSTREAM_HEADERS.get(version))
+    if version in UPSTREAM_HEADERS:
+        write_sv_checkpoint(folder / "pretrained" / SV_CHECKPOINT)
     write_hubert_folder(folder / "pretrained" / "chinese-hubert-base", REAL_HUBERT if real_size else TINY_HUBERT)
     write_bert_folder(folder / "pretrained" / "chinese-roberta-wwm-ext-large", REAL_BERT if real_size else TINY_BERT)
     write_reference_clip(folder / "ref.wav")
