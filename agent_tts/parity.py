@@ -28,9 +28,10 @@ from agent_tts.engine.chunked_decoder import ChunkedDecoder
 from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.engine.t2s_decoding import DecodeOptions, generate_semantic_tokens
 from agent_tts.errors import AgentTTSError
-from agent_tts.models.checkpoints import SV_CHECKPOINT, load_gpt, load_sovits, load_speaker_verification
+from agent_tts.models.checkpoints import load_gpt, load_sovits, load_speaker_verification
 from agent_tts.models.fbank import kaldi_fbank
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
+from agent_tts.pretrained_layout import SV_CHECKPOINT
 from agent_tts.reference import (ClipSpeaker, mean_speaker_vector, prompt_waveform_16k, reference_spectrogram,
                                  reference_waveform, speaker_verification_input)
 from agent_tts.text.bert_features import phone_level_bert

@@ -32,11 +32,12 @@ from pathlib import Path
 import torch
 
 from agent_tts.errors import AgentTTSError
-from agent_tts.models.checkpoints import SV_CHECKPOINT, load_gpt, load_sovits, load_speaker_verification
+from agent_tts.models.checkpoints import load_gpt, load_sovits, load_speaker_verification
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.quantization import quantize_linear_layers
 from agent_tts.models.sovits import SoVITSModel
 from agent_tts.models.t2s import Text2SemanticModel
+from agent_tts.pretrained_layout import BERT_FOLDER, HUBERT_FOLDER, SV_CHECKPOINT
 from agent_tts.reference import ReferenceFeatures, TorchReferenceEncoders, derive_reference_features
 from agent_tts.text.frontend import TextFrontend
 from agent_tts.text.language_split import LANGUAGES
@@ -46,8 +47,6 @@ logger = logging.getLogger(__name__)
 
 # fp32 everywhere; fp16: the GPT in half precision on CUDA; int8: the GPT's and BERT's linear weights on the CPU.
 PRECISIONS = ("fp32", "fp16", "int8")
-HUBERT_FOLDER = "chinese-hubert-base"
-BERT_FOLDER = "chinese-roberta-wwm-ext-large"
 
 
 def default_voices_dir() -> Path:

@@ -35,6 +35,7 @@ from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
 from agent_tts.models.speaker_verification import ERes2NetV2
 from agent_tts.models.t2s import T2SConfig, Text2SemanticModel
 from agent_tts.models.weight_norm import fold_weight_norms
+from agent_tts.pretrained_layout import SV_CHECKPOINT
 
 # Upstream tags some SoVITS files by overwriting the zip's "PK" with two ASCII digits.
 HEADER_VERSIONS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
@@ -46,8 +47,6 @@ ZIP_HEAD = b"PK"
 LEGACY_TORCH_HEAD = b"\x80\x02"  # torch.save before zip files: a protocol-2 pickle
 V1_SYMBOL_COUNT = 322
 V1_GPT_PHONEME_VOCAB = 512
-# Where upstream keeps the speaker-verification model, relative to GPT_SoVITS/pretrained_models/.
-SV_CHECKPOINT = Path("sv") / "pretrained_eres2netv2w24s4ep4.ckpt"
 SV_KEYS = ("conv1.weight", "layer3_ds.weight", "fuse34.local_att.0.weight")
 
 
@@ -290,7 +289,7 @@ def needs_speaker_verification(version: str) -> bool:
 def missing_sv_checkpoint(path: Path, version: str) -> CheckpointError:
     return CheckpointError(
         f"{path}: no such file; {version} voices need the speaker-verification model upstream keeps at "
-        f"GPT_SoVITS/pretrained_models/{SV_CHECKPOINT.as_posix()} (fetch it with: agent-tts download, or set "
+        f"GPT_SoVITS/pretrained_models/{SV_CHECKPOINT} (fetch it with: agent-tts download, or set "
         "'sv' in the voice file)")
 
 
@@ -303,7 +302,7 @@ def load_speaker_verification(path: str | Path, version: str = "v2Pro", dtype: t
     path = Path(path)
     if not path.is_file():
         raise missing_sv_checkpoint(path, version)
-    expected = f"the ERes2NetV2 speaker-verification state dict ({SV_CHECKPOINT.as_posix()})"
+    expected = f"the ERes2NetV2 speaker-verification state dict ({SV_CHECKPOINT})"
     header_version = read_header_version(path)
     stored = _read_torch_file(path, None if header_version is None else "unknown", expected)
     if not isinstance(stored, dict) or not all(isinstance(stored.get(key), torch.Tensor) for key in SV_KEYS):

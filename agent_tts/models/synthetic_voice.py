@@ -16,7 +16,7 @@ import numpy as np
 import soundfile
 import torch
 
-from agent_tts.models.checkpoints import SV_CHECKPOINT
+from agent_tts.pretrained_layout import SV_CHECKPOINT
 from agent_tts.models.synthetic import (
     REAL_SOVITS_MODELS, REAL_V2_GPT_MODEL, TINY_GPT_MODEL, TINY_SOVITS_MODELS, UPSTREAM_HEADERS,
     write_gpt_checkpoint, write_sovits_checkpoint, write_sv_checkpoint,
@@ -77,6 +77,15 @@ def write_synthetic_voice(folder: str | Path, real_size: bool = True, name: str 
                           version: str = "v2") -> Path:
     """Write every file of a random-weight voice of `version` (v2, v2Pro, v2ProPlus) under `folder`; returns its
     TOML path."""
+    return write_synthetic_voices(folder, (version,), real_size, name)[version]
+
+
+def write_synthetic_voices(folder: str | Path, versions: tuple[str, ...], real_size: bool = True,
+                           name: str = "synthetic") -> dict[str, Path]:
+    """Random-weight voices of several versions sharing one GPT, HuBERT, BERT and clip; the TOML path of each.
+
+    The first version's TOML is ``{name}.toml``, the others ``{name}-{version}.toml`` with ``s2-{version}.pth``.
+    """
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
@@ -84,14 +93,17 @@ def write_synthetic_voice(folder: str | Path, real_size: bool = True, name: str 
     folder.mkdir(parents=True, exist_ok=True)
     sovits_models = REAL_SOVITS_MODELS if real_size else TINY_SOVITS_MODELS
     write_gpt_checkpoint(folder / "s1.ckpt", REAL_V2_GPT_MODEL if real_size else TINY_GPT_MODEL)
-    write_sovits_checkpoint(folder / "s2.pth", sovits_models[version], header=UPSTREAM_HEADERS.get(version))
-    if version in UPSTREAM_HEADERS:
-        write_sv_checkpoint(folder / "pretrained" / SV_CHECKPOINT)
     write_hubert_folder(folder / "pretrained" / "chinese-hubert-base", REAL_HUBERT if real_size else TINY_HUBERT)
     write_bert_folder(folder / "pretrained" / "chinese-roberta-wwm-ext-large", REAL_BERT if real_size else TINY_BERT)
+    if any(version in UPSTREAM_HEADERS for version in versions):
+        write_sv_checkpoint(folder / "pretrained" / SV_CHECKPOINT)
     write_reference_clip(folder / "ref.wav")
-    toml = folder / f"{name}.toml"
-    toml.write_text(
-        f'name = "{name}"\ngpt = "s1.ckpt"\nsovits = "s2.pth"\nref_audio = "ref.wav"\n'
-        f'ref_text = "{REFERENCE_TEXT}"\nref_language = "zh"\npretrained = "pretrained"\n', encoding="utf-8")
-    return toml
+    tomls = {}
+    for index, version in enumerate(versions):
+        voice_name, sovits = (name, "s2.pth") if index == 0 else (f"{name}-{version}", f"s2-{version}.pth")
+        write_sovits_checkpoint(folder / sovits, sovits_models[version], header=UPSTREAM_HEADERS.get(version))
+        tomls[version] = folder / f"{voice_name}.toml"
+        tomls[version].write_text(
+            f'name = "{voice_name}"\ngpt = "s1.ckpt"\nsovits = "{sovits}"\nref_audio = "ref.wav"\n'
+            f'ref_text = "{REFERENCE_TEXT}"\nref_language = "zh"\npretrained = "pretrained"\n', encoding="utf-8")
+    return tomls
