@@ -70,8 +70,12 @@ class VoiceSpec:
     ref_language: str
     hubert: Path
     bert: Path
-    sv: Path                                # the speaker-verification model (read by v2Pro/v2ProPlus voices only)
     aux_ref_audio: tuple[Path, ...] = ()    # more clips for the speaker vector, averaged with ref_audio's
+    sv: Path | None = None                  # the speaker-verification model (v2Pro/v2ProPlus); None: sv/ beside hubert
+
+    def __post_init__(self) -> None:
+        if self.sv is None:
+            object.__setattr__(self, "sv", self.hubert.parent / SV_CHECKPOINT)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "VoiceSpec":
@@ -98,11 +102,12 @@ class VoiceSpec:
         aux = record.get("aux_ref_audio", [])
         if not isinstance(aux, list) or not all(isinstance(item, str) for item in aux):
             raise AgentTTSError(f"{path}: aux_ref_audio must be a list of audio file paths")
-        sv = record.get("sv") or (Path(pretrained) if pretrained else Path(hubert).parent) / SV_CHECKPOINT
+        sv = record.get("sv") or (pretrained and str(Path(pretrained) / SV_CHECKPOINT))
         return cls(
             name=record.get("name", path.stem), gpt=base / record["gpt"], sovits=base / record["sovits"],
             ref_audio=base / record["ref_audio"], ref_text=record["ref_text"], ref_language=language,
-            hubert=base / hubert, bert=base / bert, sv=base / sv, aux_ref_audio=tuple(base / item for item in aux),
+            hubert=base / hubert, bert=base / bert, aux_ref_audio=tuple(base / item for item in aux),
+            sv=base / sv if sv else None,
         )
 
     @classmethod
@@ -111,8 +116,8 @@ class VoiceSpec:
         """A spec whose HuBERT, BERT and speaker-verification files are the official ones inside `pretrained`."""
         pretrained = Path(pretrained)
         return cls(name, Path(gpt), Path(sovits), Path(ref_audio), ref_text, ref_language,
-                   pretrained / HUBERT_FOLDER, pretrained / BERT_FOLDER, pretrained / SV_CHECKPOINT,
-                   tuple(Path(path) for path in aux_ref_audio))
+                   pretrained / HUBERT_FOLDER, pretrained / BERT_FOLDER, tuple(Path(path) for path in aux_ref_audio),
+                   pretrained / SV_CHECKPOINT)
 
     def to_toml(self) -> str:
         """The spec as a voice TOML file, with absolute paths."""

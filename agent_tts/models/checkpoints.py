@@ -41,8 +41,9 @@ from agent_tts.pretrained_layout import SV_CHECKPOINT
 HEADER_VERSIONS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
 SUPPORTED_VERSIONS = ("v2", "v2Pro", "v2ProPlus")
 PRO_VERSIONS = ("v2Pro", "v2ProPlus")
-# v2ProPlus's training config widens the generator: 768 channels where v2Pro has 512.
-V2PRO_GENERATOR_CHANNELS = 512
+# v2ProPlus's training config (s2v2ProPlus.json) widens the generator: 768 channels and a first upsampling
+# kernel of 20 where v2Pro's has 512 and 16.
+V2PROPLUS_FIRST_KERNEL = 20
 ZIP_HEAD = b"PK"
 LEGACY_TORCH_HEAD = b"\x80\x02"  # torch.save before zip files: a protocol-2 pickle
 V1_SYMBOL_COUNT = 322
@@ -200,8 +201,8 @@ def _untagged_sovits_version(weights: dict[str, torch.Tensor], config: dict[str,
     if stored in PRO_VERSIONS:
         return stored
     if "sv_emb.weight" in weights:
-        wide = int(config["model"].get("upsample_initial_channel", 0)) > V2PRO_GENERATOR_CHANNELS
-        return "v2ProPlus" if wide else "v2Pro"
+        kernels = config["model"].get("upsample_kernel_sizes") or [0]
+        return "v2ProPlus" if int(kernels[0]) >= V2PROPLUS_FIRST_KERNEL else "v2Pro"
     return "v2"
 
 

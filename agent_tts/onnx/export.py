@@ -86,25 +86,26 @@ def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str],
 def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None = None) -> Path:
     """Write the graphs (six, seven for v2Pro/v2ProPlus), the BERT tokenizer and `manifest.json`; returns `outdir`."""
     outdir = Path(outdir)
-    partial = outdir.with_name(outdir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    raw_sovits = read_sovits_checkpoint(spec.sovits)
+    version = raw_sovits.version
     steps = ["hashing the source files", "loading the models", "exporting the GPT prefill graph",
              "exporting the GPT step graph", "exporting the SoVITS decoder", "exporting HuBERT (prompt codes)",
-             "exporting the speaker encoder", "exporting BERT", "exporting the speaker-verification model",
+             "exporting the speaker encoder", "exporting BERT",
+             *(["exporting the speaker-verification model"] if needs_speaker_verification(version) else []),
              "stamping and checking the graphs against torch"]
     report = progress or (lambda done, total, label: None)
 
-    def step(index: int) -> None:
-        report(index, len(steps), steps[index] if index < len(steps) else "done")
+    def step(label: str) -> None:
+        report(steps.index(label), len(steps), label)
 
+    partial = outdir.with_name(outdir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
     try:
-        step(0)
-        raw_sovits = read_sovits_checkpoint(spec.sovits)
-        version = raw_sovits.version
+        step("hashing the source files")
         sources = {name: {"path": str(path.resolve()), "files": fingerprint(path)}
                    for name, path in voice_sources(spec, version).items()}
-        step(1)
+        step("loading the models")
         gpt, sovits = load_gpt(spec.gpt), load_sovits(raw_sovits)
         del raw_sovits
         sv_model = load_speaker_verification(spec.sv, version) if sovits.config.uses_speaker_verification else None
@@ -112,7 +113,7 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
         bert = BertFeatureExtractor.from_folder(spec.bert).eval()
         layers, dim = gpt.config.num_layers, gpt.config.hidden_dim
 
-        step(2)
+        step("exporting the GPT prefill graph")
         n_text, n_prompt = 7, 9
         present = cache_names(layers, "present")
         _export(GPTPrefillGraph(gpt), (torch.randint(0, 300, (1, n_text)), torch.randn(1, gpt.config.bert_dim, n_text),
@@ -120,12 +121,12 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
                 partial / "gpt_prefill.onnx", ["phone_ids", "bert", "prompt"], ["logits", *present],
                 {"phone_ids": {1: "text"}, "bert": {2: "text"}, "prompt": {1: "prompt"},
                  **{name: {1: "positions"} for name in present}})
-        step(3)
+        step("exporting the GPT step graph")
         past = cache_names(layers, "past")
         _export(GPTStepGraph(gpt), (torch.tensor([[5]]), torch.tensor([9]), *[torch.randn(1, 16, dim) for _ in past]),
                 partial / "gpt_step.onnx", ["token", "position", *past], ["logits", *cache_names(layers, "new")],
                 {name: {1: "length"} for name in past})
-        step(4)
+        step("exporting the SoVITS decoder")
         config = sovits.config
         decoder_inputs = (torch.randint(0, config.codebook_size, (1, 1, 12)), torch.randint(0, 300, (1, n_text)),
                           torch.randn(1, config.gin_channels, 1), torch.randn(1, config.inter_channels, 30),
@@ -134,27 +135,27 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
                 ["codes", "phone_ids", "ge", "noise", "noise_scale", "frames"], ["wav"],
                 {"codes": {2: "tokens"}, "phone_ids": {1: "phones"}, "noise": {2: "noise_frames"},
                  "wav": {2: "samples"}})
-        step(5)
+        step("exporting HuBERT (prompt codes)")
         _export(PromptCodesGraph(hubert, sovits), (torch.randn(1, 32000),), partial / "prompt_codes.onnx",
                 ["wav16k"], ["codes"], {"wav16k": {1: "samples"}, "codes": {1: "tokens"}})
-        step(6)
+        step("exporting the speaker encoder")
         speaker_inputs = (torch.randn(1, config.filter_length // 2 + 1, 100),)
         if sv_model is not None:
             speaker_inputs += (torch.randn(1, config.sv_dim),)
         _export(SpeakerEncoderGraph(sovits), speaker_inputs, partial / "speaker_encoder.onnx",
                 ["spectrogram", "sv_embedding"][: len(speaker_inputs)], ["ge"], {"spectrogram": {2: "frames"}})
-        step(7)
+        step("exporting BERT")
         ids = bert.tokenizer("你好世界", return_tensors="pt")
         bert_inputs = ["input_ids", "attention_mask", "token_type_ids"]
         _export(BertGraph(bert), tuple(ids[name] for name in bert_inputs), partial / "bert.onnx", bert_inputs,
                 ["hidden"], {name: {1: "tokens"} for name in [*bert_inputs, "hidden"]})
         bert.tokenizer.save_pretrained(str(partial / TOKENIZER_FOLDER))
         if sv_model is not None:
-            step(8)
+            step("exporting the speaker-verification model")
             _export(SpeakerVerificationGraph(sv_model), (torch.randn(1, 120, MEL_BINS),), partial / SV_GRAPH,
                     ["fbank"], ["sv_embedding"], {"fbank": {1: "frames"}})
 
-        step(9)
+        step("stamping and checking the graphs against torch")
         digest = sources_digest(sources)
         for name in graph_files(version):
             stamp_graph(partial / name, version, digest)
@@ -166,7 +167,7 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
             "gpt_config": dataclasses.asdict(gpt.config), "sovits_config": dataclasses.asdict(sovits.config),
             "bert_hidden_size": bert.hidden_size,
         })
-        step(10)
+        report(len(steps), len(steps), "done")
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
