@@ -183,3 +183,58 @@ def test_parity_reports_a_perturbed_sv_embedding_and_a_wrong_stream_as_failed(gs
             break
     assert not results["sv_embedding"].passed and results["sv_fbank"].passed and results["ge"].passed
     assert not results["streamfixed0_run_int16"].passed and results["streamfixed0_call1_audio"].passed
+
+
+def test_onnx_export_of_a_v2pro_voice_records_its_version_and_passes_parity(gsv_v2pro_fixture, tmp_path):
+    from agent_tts.onnx.parity import run_onnx_parity
+
+    results = list(run_onnx_parity(gsv_v2pro_fixture, tmp_path / "export"))
+    failed = [result.line() for result in results if not result.passed]
+    assert not failed, "\n".join(failed)
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["voice_version"] == "v2Pro" and manifest["sovits_config"]["sv_dim"] == 20480
+    assert "sv" in manifest["sources"] and (tmp_path / "export" / "speaker_verification.onnx").is_file()
+    names = {result.name for result in results}
+    assert {"onnx_sv_embedding_vs_golden", "onnx_aux48k_ge_vs_golden", "onnx_decode0_tworefs_speed1p0_vs_golden",
+            "onnx_ar0_teacher_forced_logits_vs_golden", "onnx_decode1_speed1p25_vs_torch"} <= names
+
+
+def test_doctor_names_the_version_and_a_missing_sv_model(gsv_v2pro_fixture, tmp_path, monkeypatch, capsys):
+    from agent_tts.cli.main import main
+
+    monkeypatch.setenv("AGENT_TTS_HOME", str(tmp_path / "home"))
+    voices = tmp_path / "home" / "voices"
+    voices.mkdir(parents=True)
+    spec = _fixture_spec(gsv_v2pro_fixture)
+    (voices / "pro.toml").write_text(spec.to_toml(), encoding="utf-8")
+    assert main(["doctor"]) == 0
+    assert "pro: v2Pro, zh" in capsys.readouterr().out
+    missing = tmp_path / "nowhere" / "sv.ckpt"
+    (voices / "pro.toml").write_text(spec.to_toml().replace(str(spec.sv.resolve()), str(missing)), encoding="utf-8")
+    assert main(["doctor"]) == 1
+    report = capsys.readouterr().out
+    assert f"problem: pro: {missing}: no such file; v2Pro voices need the speaker-verification model" in report
+
+
+def test_sinc_resampling_keeps_a_tone_and_upstreams_length():
+    from agent_tts.audio.sinc_resample import sinc_resample
+
+    t = np.arange(48001) / 48000
+    tone = torch.from_numpy(np.sin(2 * np.pi * 440 * t).astype(np.float32))
+    out = sinc_resample(tone[None], 48000, 32000)[0].numpy()
+    assert len(out) == int(np.ceil(48001 * 32000 / 48000))
+    expected = np.sin(2 * np.pi * 440 * np.arange(len(out)) / 32000)
+    assert np.abs(out - expected)[200:-200].max() < 2e-3  # away from the zero-padded edges
+
+
+def test_the_fbank_puts_a_tone_in_its_mel_band():
+    from agent_tts.models.fbank import kaldi_fbank
+
+    samples = 16000
+    wav = torch.from_numpy((0.5 * np.sin(2 * np.pi * 1000 * np.arange(samples) / 16000)).astype(np.float32))
+    fbank = kaldi_fbank(wav)
+    assert fbank.shape == (1 + (samples - 400) // 160, 80)
+    mel = lambda hz: 1127 * np.log(1 + hz / 700)  # noqa: E731 - Kaldi's mel scale
+    centers = mel(20) + (np.arange(80) + 1) * (mel(8000) - mel(20)) / 81
+    loudest = int(fbank.mean(dim=0).argmax())
+    assert abs(centers[loudest] - mel(1000)) <= (mel(8000) - mel(20)) / 81
