@@ -238,3 +238,20 @@ def test_the_fbank_puts_a_tone_in_its_mel_band():
     centers = mel(20) + (np.arange(80) + 1) * (mel(8000) - mel(20)) / 81
     loudest = int(fbank.mean(dim=0).argmax())
     assert abs(centers[loudest] - mel(1000)) <= (mel(8000) - mel(20)) / 81
+
+
+async def test_the_pipecat_service_speaks_a_v2pro_voice_file(gsv_v2pro_fixture, tmp_path):
+    from pipecat.frames.frames import TTSAudioRawFrame, TTSSpeakFrame
+    from pipecat.tests.utils import SleepFrame, run_test
+
+    from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
+
+    toml = tmp_path / "pro.toml"
+    toml.write_text(_fixture_spec(gsv_v2pro_fixture).to_toml(), encoding="utf-8")
+    tts = GPTSoVITSTTSService(voice=str(toml), engine_options={"fixed_tokens_per_phone": 2.0, "seed": 3},
+                              warm_up=False)
+    assert isinstance(tts.engine, Synthesizer) and tts.engine.voice.version == "v2Pro"
+    down, _ = await run_test(tts, frames_to_send=[TTSSpeakFrame("我们明天早上八点见面。"), SleepFrame(sleep=3.0)],
+                             start_timeout=30)
+    pcm = np.frombuffer(b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame)), np.int16)
+    assert len(pcm) > 0.5 * 24000 and np.abs(pcm).max() > 0

@@ -100,7 +100,7 @@ def _audio(report: Report) -> None:
 def _voices(report: Report) -> None:
     from agent_tts.errors import AgentTTSError
     from agent_tts.models.checkpoints import (SUPPORTED_VERSIONS, missing_sv_checkpoint, needs_speaker_verification,
-                                              sovits_version)
+                                              sovits_version, unsupported_version)
     from agent_tts.onnx.export import default_export_dir, voice_sources
     from agent_tts.onnx.manifest import ExportManifest, StaleExportError
     from agent_tts.voices import VoiceRegistry
@@ -129,8 +129,7 @@ def _voices(report: Report) -> None:
             report.problem(f"{name}: {exc}")
             continue
         if version not in SUPPORTED_VERSIONS:
-            report.problem(f"{name}: {spec.sovits} is a GPT-SoVITS {version} SoVITS file; agent-tts implements "
-                           f"{', '.join(SUPPORTED_VERSIONS)}")
+            report.problem(f"{name}: {unsupported_version(spec.sovits, version, 'SoVITS')}")
             continue
         if needs_speaker_verification(version) and not spec.sv.is_file():
             report.problem(f"{name}: {missing_sv_checkpoint(spec.sv, version)}")

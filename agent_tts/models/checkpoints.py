@@ -7,10 +7,11 @@
 * Speaker verification (``sv/pretrained_eres2netv2w24s4ep4.ckpt`` in the
   pretrained folder, v2Pro/v2ProPlus only): a plain ERes2NetV2 state dict.
 
-A SoVITS file's version comes from its header tag; an untagged file is v1
-when its phone table has 322 symbols, v2Pro/v2ProPlus when its stored config
-says so or it carries the SV projection (``sv_emb``), else v2. File sizes are
-never consulted.
+A SoVITS file's version comes from its header tag (``PK`` is put back before
+unzipping); an untagged file is v1 when its phone table has 322 symbols, v3/v4
+when it carries a CFM decoder, v2Pro/v2ProPlus when its stored config says so
+or it carries the SV projection (``sv_emb``; ProPlus by its config's wider
+generator), else v2. File sizes are never consulted.
 
 Hyper-parameters come from the config stored inside each file, never from
 defaults here. Every failure is a :class:`CheckpointError` whose one-line
@@ -120,7 +121,8 @@ def _rewound(source: Any) -> Any:
 FILE_KINDS = {"GPT": "GPT (.ckpt)", "SoVITS": "SoVITS (.pth)"}
 
 
-def _unsupported(path: Path, version: str, kind: str) -> UnsupportedVersionError:
+def unsupported_version(path: Path, version: str, kind: str) -> UnsupportedVersionError:
+    """The one-line refusal of a valid file of a version agent-tts does not implement (``kind``: GPT or SoVITS)."""
     return UnsupportedVersionError(
         f"{path}: GPT-SoVITS {version} {kind} file detected; "
         f"agent-tts implements {', '.join(SUPPORTED_VERSIONS[:-1])} and {SUPPORTED_VERSIONS[-1]} so far"
@@ -136,7 +138,7 @@ def _read(path: str | Path, kind: str) -> tuple[Path, dict[str, Any], str | None
         raise CheckpointError(f"{path}: is not a file (expected {expected})")
     header_version = read_header_version(path)
     if header_version not in (None, "unknown", "v1", *SUPPORTED_VERSIONS):
-        raise _unsupported(path, header_version, kind)
+        raise unsupported_version(path, header_version, kind)
     stored = _read_torch_file(path, header_version, expected)
     if not isinstance(stored, dict) or not isinstance(stored.get("weight"), dict) or "config" not in stored:
         raise CheckpointError(f"{path}: a torch file but not {expected} (no 'weight' and 'config' entries)")
@@ -208,7 +210,7 @@ def _untagged_sovits_version(weights: dict[str, torch.Tensor], config: dict[str,
 
 def _require_version(raw: RawCheckpoint, kind: str) -> None:
     if raw.version not in SUPPORTED_VERSIONS:
-        raise _unsupported(raw.path, raw.version, kind)
+        raise unsupported_version(raw.path, raw.version, kind)
 
 
 def gpt_config(raw: RawCheckpoint) -> T2SConfig:
