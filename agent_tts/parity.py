@@ -31,6 +31,9 @@ from agent_tts.errors import AgentTTSError
 from agent_tts.models.checkpoints import load_gpt, load_sovits, load_speaker_verification
 from agent_tts.models.fbank import kaldi_fbank
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
+from agent_tts.models.sovits import SoVITSModel
+from agent_tts.models.speaker_verification import ERes2NetV2
+from agent_tts.models.t2s import Text2SemanticModel
 from agent_tts.pretrained_layout import SV_CHECKPOINT
 from agent_tts.reference import (ClipSpeaker, mean_speaker_vector, prompt_waveform_16k, reference_spectrogram,
                                  reference_waveform, speaker_verification_input)
@@ -196,11 +199,11 @@ class Fixture:
 class FixtureModels:
     """The fixture's models, loaded by agent-tts's loaders."""
 
-    gpt: object
-    sovits: object
+    gpt: Text2SemanticModel
+    sovits: SoVITSModel
     hubert: HubertFeatureExtractor
     bert: BertFeatureExtractor
-    sv_model: object | None
+    sv_model: ERes2NetV2 | None
 
     @classmethod
     def load(cls, fixture: Fixture) -> "FixtureModels":
@@ -448,7 +451,7 @@ def _check_ar_case(checks: Checks, case: str, frontend: TextFrontend, ref_phonem
     yield from checks.drain()
 
 
-def _check_streaming(checks: Checks, case: str, sovits, tokens: torch.Tensor, text_ids: torch.Tensor,
+def _check_streaming(checks: Checks, case: str, sovits: SoVITSModel, tokens: torch.Tensor, text_ids: torch.Tensor,
                      ge: torch.Tensor) -> Iterator[ParityResult]:
     """Upstream's fixed-chunk streaming calls and output, and our streaming engine beside it."""
     fixture = checks.fixture
@@ -475,7 +478,7 @@ def _check_streaming(checks: Checks, case: str, sovits, tokens: torch.Tensor, te
     yield from checks.drain()
 
 
-def compare_streaming(name: str, sovits, tokens: torch.Tensor, text_ids: torch.Tensor, ge: torch.Tensor,
+def compare_streaming(name: str, sovits: SoVITSModel, tokens: torch.Tensor, text_ids: torch.Tensor, ge: torch.Tensor,
                       upstream_calls: list[np.ndarray], calls: list[StreamCall], whole: np.ndarray) -> ParityResult:
     """Our engine's streamed audio (``ChunkedDecoder``, its default plan) and upstream's fixed-chunk calls, each
     against the whole-utterance decode; ours must be at least as close. Upstream's stream is taken as each call's
