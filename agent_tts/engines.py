@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent_tts.compute_device import compute_device
 from agent_tts.engine.unit_stream import UnitStreamEngine
 from agent_tts.errors import AgentTTSError
 from agent_tts.voices import VoiceRegistry
@@ -25,13 +26,15 @@ class EngineChoice:
     is_default_voice: bool
 
 
-def open_engine(voice: str | None = None, device: str = "cpu", registry: VoiceRegistry | None = None,
+def open_engine(voice: str | None = None, device: str = "auto", registry: VoiceRegistry | None = None,
                 backend: str = "torch", onnx_dir: str | Path | None = None) -> EngineChoice:
     """`voice` is a registered name or a TOML path; None means the registry's default, else the bundled voice.
 
-    `backend` ("torch" or "onnx", with the export in `onnx_dir` or the voice's default export folder; see
-    `Voice.load`) applies to GPT-SoVITS voices; the bundled voice is ONNX already.
+    `device` (auto, cpu, cuda, cuda:N) and `backend` ("torch" or "onnx", with the export in `onnx_dir` or the
+    voice's default export folder; see `Voice.load`) apply to GPT-SoVITS voices; the bundled voice runs on
+    ONNX Runtime on the CPU.
     """
+    device = compute_device(device)
     registry = registry or VoiceRegistry()
     if voice is None:
         voice = registry.default_name()
@@ -42,6 +45,8 @@ def open_engine(voice: str | None = None, device: str = "cpu", registry: VoiceRe
         from agent_tts.default_voice.engine import DefaultVoiceSynthesizer
 
         engine = DefaultVoiceSynthesizer()
+        if device.type != "cpu":
+            logger.warning("the bundled default voice runs on the CPU; the device %s is for GPT-SoVITS voices", device)
         return EngineChoice(engine, f"no GPT-SoVITS voice is configured: speaking with the bundled default voice, "
                                     f"{engine.name}. To use your own, {HOW_TO_ADD_A_VOICE}", True)
     from agent_tts.engine.synthesizer import Synthesizer
@@ -50,4 +55,4 @@ def open_engine(voice: str | None = None, device: str = "cpu", registry: VoiceRe
     spec = VoiceSpec.from_toml(voice) if Path(voice).suffix == ".toml" else registry.spec(voice)
     logger.info("loading voice %s (%s backend)", spec.name, backend)
     return EngineChoice(Synthesizer(Voice.load(spec, device, backend=backend, onnx_dir=onnx_dir)),
-                        f"GPT-SoVITS voice {spec.name!r} ({backend} backend)", False)
+                        f"GPT-SoVITS voice {spec.name!r} ({backend} backend, {device})", False)

@@ -15,3 +15,11 @@ class UnsupportedVersionError(CheckpointError):
 
 class ReferenceAudioError(AgentTTSError):
     """A reference clip cannot be read or is outside the accepted length."""
+
+
+class OptionError(AgentTTSError, ValueError):
+    """An option is out of range or unknown (a `ValueError` too, for code that catches that)."""
+
+
+class EngineBusyError(AgentTTSError):
+    """The engine is at its stream limit and its waiting queue is full; try again later."""

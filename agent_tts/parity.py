@@ -361,8 +361,9 @@ def teacher_forced_logits(gpt, phone_ids: torch.Tensor, bert: torch.Tensor, prom
     logits = []
     for k in range(rows):
         extended = torch.cat([prompt, torch.from_numpy(tokens[:k].astype(np.int64))[None].to(prompt)], dim=1)
-        cache = gpt.new_cache(phone_ids.shape[1] + extended.shape[1])
-        logits.append(gpt.prefill(phone_ids, bert, extended, cache)[0].float().numpy())
+        length = phone_ids.shape[1] + extended.shape[1]
+        kv = gpt.new_cache(length).row_view(0, length)
+        logits.append(gpt.prefill(phone_ids, bert, extended, kv)[0].float().numpy())
     return np.stack(logits)
 
 

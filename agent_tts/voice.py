@@ -31,10 +31,12 @@ from pathlib import Path
 
 import torch
 
+from agent_tts.compute_device import compute_device
 from agent_tts.errors import AgentTTSError
-from agent_tts.models.checkpoints import load_gpt, load_sovits, load_speaker_verification
+from agent_tts.models.checkpoints import load_sovits, load_speaker_verification
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.quantization import quantize_linear_layers
+from agent_tts.models.shared import shared_gpt
 from agent_tts.models.sovits import SoVITSModel
 from agent_tts.models.t2s import Text2SemanticModel
 from agent_tts.pretrained_layout import BERT_FOLDER, HUBERT_FOLDER, SV_CHECKPOINT
@@ -167,8 +169,14 @@ class Voice:
     bert: BertFeatureExtractor
     frontend: TextFrontend
     reference: ReferenceFeatures
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the engine's tensors live
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the models run
     backend: str = "torch"
+
+    @property
+    def engine_device(self) -> torch.device:
+        """Where the engine keeps its own tensors (phones, tokens, sampling): the models' device for torch; the CPU
+        for ONNX Runtime, which moves what its device needs itself."""
+        return self.device if self.backend == "torch" else torch.device("cpu")
 
     @property
     def prompt_codes(self) -> torch.Tensor:
@@ -203,15 +211,19 @@ class Voice:
         return self.spec.name
 
     @classmethod
-    def load(cls, spec: VoiceSpec | str | Path, device: str | torch.device = "cpu",
+    def load(cls, spec: VoiceSpec | str | Path, device: str | torch.device = "auto",
              precision: str = "fp32", backend: str = "torch", onnx_dir: str | Path | None = None) -> "Voice":
         """Load from a spec, a TOML path, or a voice name in the voices folder.
 
+        `device`: auto (CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N.
         `precision="int8"` (torch on the CPU only) gives the GPT and BERT int8 linear weights: faster,
-        slightly less exact. `precision="fp16"` (torch on CUDA only) runs the GPT in half precision. `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from
-        `onnx_dir`, by default the export folder for the voice's name.
+        slightly less exact. `precision="fp16"` (torch on CUDA only) runs the GPT in half precision.
+        `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
+        export folder for the voice's name. Voices made from the same GPT file share the loaded GPT (and so
+        one batch of AR steps).
         """
         spec = resolve_spec(spec)
+        device = compute_device(device)
         if backend not in BACKENDS:
             raise AgentTTSError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if precision not in PRECISIONS:
@@ -229,7 +241,8 @@ class Voice:
         if precision == "fp16" and device.type != "cuda":
             raise AgentTTSError("precision='fp16' is for CUDA devices; on the CPU use the default or int8")
         gpt_dtype = torch.float16 if precision == "fp16" else torch.float32
-        gpt = load_gpt(spec.gpt, dtype=gpt_dtype).to(device).eval()
+        gpt = shared_gpt(spec.gpt, gpt_dtype, device, quantize_linear_layers if precision == "int8" else None,
+                         precision)
         sovits = load_sovits(spec.sovits).to(device).eval()
         sv_model = None
         if sovits.config.uses_speaker_verification:
@@ -241,5 +254,5 @@ class Voice:
         reference = derive_reference_features(spec, encoders, bert, frontend, sovits.config, device)
         del encoders, hubert, sv_model  # used once per reference clip
         if precision == "int8":
-            gpt, bert = quantize_linear_layers(gpt), quantize_linear_layers(bert)
+            bert = quantize_linear_layers(bert)
         return cls(spec, gpt, sovits, bert, frontend, reference, device)

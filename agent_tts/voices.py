@@ -84,7 +84,7 @@ class VoiceRegistry:
             staged = Path(handle.name)
         try:
             if validate:
-                Voice.load(VoiceSpec.from_toml(staged))
+                Voice.load(VoiceSpec.from_toml(staged), "cpu")  # a check that the files load and fit
             staged.replace(target)
         finally:
             staged.unlink(missing_ok=True)

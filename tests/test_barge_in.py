@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 from pulse_support import pulse_null_sinks
+from child_process import run_child
 
 HERE = Path(__file__).resolve().parent
 PIPELINES = HERE.parent / "pipelines"
@@ -15,8 +15,7 @@ PIPELINES = HERE.parent / "pipelines"
 
 def test_speaking_over_the_agent_stops_it_within_100_ms_and_the_next_turn_is_answered(tmp_path):
     with pulse_null_sinks(tmp_path, tmp_path / "played.wav") as env:
-        completed = subprocess.run([sys.executable, str(HERE / "barge_in_scenario.py"), str(PIPELINES)], env=env,
-                                   capture_output=True, text=True, timeout=300)
+        completed = run_child([sys.executable, str(HERE / "barge_in_scenario.py"), str(PIPELINES)], env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-4000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     (tmp_path / "result.json").write_text(json.dumps(result))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from agent_tts.models.synthetic import (
     TINY_GPT_MODEL, TINY_SOVITS_MODEL, write_gpt_checkpoint, write_sovits_checkpoint,
 )
 from agent_tts.models.t2s import Text2SemanticModel
+from child_process import run_child
 
 
 def _one_line(exc: pytest.ExceptionInfo, path: Path) -> str:
@@ -126,8 +126,7 @@ def test_cli_reports_a_bad_file_in_one_line(tmp_path: Path) -> None:
     (fixture / "models").mkdir()
     (fixture / "manifest.json").write_text("{}")
     (fixture / "models" / "s1.ckpt").write_bytes(b"garbage")
-    completed = subprocess.run([sys.executable, "-m", "agent_tts.cli.main", "parity", str(fixture)],
-                               capture_output=True, text=True, timeout=120)
+    completed = run_child([sys.executable, "-m", "agent_tts.cli.main", "parity", str(fixture)], timeout=120)
     assert completed.returncode == 2
     errors = [line for line in completed.stderr.splitlines() if line.startswith("agent-tts: error:")]
     assert len(errors) == 1 and "s1.ckpt" in errors[0] and "Traceback" not in completed.stderr

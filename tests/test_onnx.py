@@ -14,6 +14,8 @@ import torch
 from torch.nn import functional as F
 
 from agent_tts.cli.main import main
+from agent_tts.engine.ar_batch import ARRequest, BatchDecoder, DecodeOptions
+from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.engine.synthesizer import Synthesizer
 from agent_tts.onnx.export import export_voice, voice_sources
 from agent_tts.onnx.graphs import stretch_linear
@@ -75,24 +77,28 @@ def test_onnx_parity_on_the_fixture_passes_every_item(gsv_v2_fixture, tmp_path):
 
 
 def test_kv_cache_is_preallocated_and_written_in_place(torch_voice, onnx_voice, gsv_v2_fixture):
-    phone_ids = torch.from_numpy(np.load(gsv_v2_fixture / "golden" / "ar0_all_phone_ids.npy").astype(np.int64))[None]
-    bert = torch.from_numpy(np.load(gsv_v2_fixture / "golden" / "ar0_all_bert.npy"))[None]
-    prompt = torch_voice.prompt_codes
-    onnx_cache, torch_cache = onnx_voice.gpt.new_cache(260), torch_voice.gpt.new_cache(260)
-    pointers = (onnx_cache.keys.pointer, onnx_cache.values.pointer)
-    with torch.inference_mode():
-        onnx_voice.gpt.prefill(phone_ids, bert, prompt, onnx_cache)
-        torch_voice.gpt.prefill(phone_ids, bert, prompt, torch_cache)
-        for position, token in enumerate((5, 17, 300), start=prompt.shape[1]):
-            onnx_voice.gpt.step(torch.tensor([[token]]), position, onnx_cache)
-            torch_voice.gpt.step(torch.tensor([[token]]), position, torch_cache)
-    length = phone_ids.shape[1] + prompt.shape[1] + 3
-    assert onnx_cache.length == torch_cache.length == length
-    assert (onnx_cache.keys.pointer, onnx_cache.values.pointer) == pointers
-    # Our layout is [layer, 1, position, dim]; torch's is [layer, 1, head, position, head_dim].
+    phone_ids = torch.from_numpy(np.load(gsv_v2_fixture / "golden" / "ar0_all_phone_ids.npy").astype(np.int64))
+    bert = torch.from_numpy(np.load(gsv_v2_fixture / "golden" / "ar0_all_bert.npy"))
+    options = DecodeOptions(SamplingOptions(top_k=1), max_tokens=4, suppress_eos=True)
+    decoders = {}
+    for name, voice in (("onnx", onnx_voice), ("torch", torch_voice)):
+        decoder = decoders[name] = BatchDecoder(voice.gpt)
+        row = decoder.add(ARRequest(phone_ids, bert, torch_voice.prompt_codes[0], options))
+        if name == "onnx":
+            buffers = decoder.cache.row_caches[0]
+            pointers = (buffers.keys.pointer, buffers.values.pointer)
+        while not row.finished:
+            decoder.step([row])
+        assert len(row.tokens) == 4
+    length = phone_ids.shape[0] + torch_voice.prompt_codes.shape[1] + 3
+    onnx_cache, torch_cache = decoders["onnx"].cache, decoders["torch"].cache
+    assert onnx_cache.lengths[0] == torch_cache.lengths[0] == length
+    buffers = onnx_cache.row_caches[0]
+    assert (buffers.keys.pointer, buffers.values.pointer) == pointers
+    # Our layout is [layer, 1, position, dim]; torch's is [layer, row, head, position, head_dim].
     layers, _, heads, _, head_dim = torch_cache.k.shape
-    expected = torch_cache.k[:, :, :, :length].permute(0, 1, 3, 2, 4).reshape(layers, 1, length, heads * head_dim)
-    ours = onnx_cache.keys.numpy()
+    expected = torch_cache.k[:, :1, :, :length].permute(0, 1, 3, 2, 4).reshape(layers, 1, length, heads * head_dim)
+    ours = buffers.keys.numpy()
     assert np.abs(ours[:, :, :length] - expected.numpy()).max() < 1e-3 * np.abs(expected.numpy()).max()
     assert not ours[:, :, length:].any()
 
@@ -139,7 +145,7 @@ async def test_closing_an_onnx_stream_stops_it_and_the_next_request_runs(onnx_vo
     first = await stream.__anext__()
     assert first.pcm.size
     await stream.aclose()
-    assert synthesizer.steps_after_cancel <= 1
+    assert synthesizer.steps_after_cancel == 0 and synthesizer.decodes_after_cancel == 0
     chunks = [chunk async for chunk in synthesizer.stream("And the next one runs.", seed=1)]
     synthesizer.close()
     assert chunks and chunks[-1].last

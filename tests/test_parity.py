@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from agent_tts.parity import run_parity
+from child_process import run_child
 
 EXPECTED_ITEMS = {
     "frontend_rows", *(f"frontend_row_{row}" for row in (11, 17, 18, 23, 24, 27)), "ref_phone_ids",
@@ -25,10 +25,7 @@ EXPECTED_ITEMS = {
 
 
 def test_parity_command_passes_on_reference_fixture(gsv_v2_fixture: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "agent_tts.cli.main", "parity", str(gsv_v2_fixture)],
-        capture_output=True, text=True, timeout=600,
-    )
+    completed = run_child([sys.executable, "-m", "agent_tts.cli.main", "parity", str(gsv_v2_fixture)], timeout=600)
     lines = completed.stdout.strip().splitlines()
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert lines[-1] == f"{len(EXPECTED_ITEMS)} passed, 0 failed"

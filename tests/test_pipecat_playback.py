@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import soundfile
 from agent_tts.pipecat.responders import FAQResponder
 from asr_oracle import align, transcribe, words
 from pulse_support import pulse_null_sinks
+from child_process import run_child
 
 HERE = Path(__file__).resolve().parent
 PIPELINES = HERE.parent / "pipelines"
@@ -21,8 +21,8 @@ PROMPTS = ["Hello there!", "Where is my order?", "How do I return something?"]
 
 def run_prompts(folder: Path, rate: int) -> dict:
     with pulse_null_sinks(folder, folder / "played.wav") as env:
-        completed = subprocess.run([sys.executable, str(HERE / "pipecat_playback_scenario.py"), str(PIPELINES),
-                                    str(folder), str(rate), *PROMPTS], env=env, capture_output=True, text=True, timeout=300)
+        completed = run_child([sys.executable, str(HERE / "pipecat_playback_scenario.py"), str(PIPELINES),
+                               str(folder), str(rate), *PROMPTS], env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-4000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 

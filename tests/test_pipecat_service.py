@@ -9,6 +9,7 @@ import pytest
 import soxr
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from pipecat.frames.frames import (
+    ErrorFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -26,10 +27,12 @@ from pipecat.tests.utils import SleepFrame, run_test
 from agent_tts.conversation.scripted_llm import llm_tokens
 from agent_tts.default_voice.engine import DefaultVoiceSynthesizer
 from agent_tts.engine.synthesizer import Synthesizer
+from agent_tts.errors import OptionError
 from agent_tts.pipecat.clause_aggregator import ClauseFirstTextAggregator
 from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
 from agent_tts.pipecat.webrtc_vad import WebRTCVADAnalyzer
 from engine_support import write_fixture_voice
+from pipecat_support import AwaitCondition, AwaitFrame, run_script
 
 
 def llm_reply(text: str) -> list:
@@ -85,9 +88,10 @@ async def test_service_streams_clause_first_audio_resampled_to_the_pipeline_rate
 async def test_interruption_stops_synthesis_and_nothing_of_the_turn_follows(default_engine):
     tts = GPTSoVITSTTSService(voice=default_engine)
     long_text = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 30))
-    frames = [TTSSpeakFrame(long_text), SleepFrame(sleep=0.6), InterruptionFrame(), SleepFrame(sleep=0.5),
-              TTSSpeakFrame("And the next turn is spoken."), SleepFrame(sleep=2.0)]
-    down, _ = await run_test(tts, frames_to_send=frames, start_timeout=10)
+    frames = [TTSSpeakFrame(long_text), AwaitFrame(TTSAudioRawFrame), SleepFrame(sleep=0.3), InterruptionFrame(),
+              SleepFrame(sleep=0.5), TTSSpeakFrame("And the next turn is spoken."), AwaitFrame(TTSAudioRawFrame),
+              SleepFrame(sleep=0.5)]
+    down, _ = await run_script(tts, frames)
     index = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
     first_turn = {f.context_id for f in down[:index] if isinstance(f, TTSAudioRawFrame)}
     after = [f for f in down[index:] if isinstance(f, TTSAudioRawFrame)]
@@ -101,10 +105,11 @@ async def test_interruption_stops_the_gpt_sovits_engine_within_one_step(gsv_v2_f
 
     engine = Synthesizer(Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path)))
     tts = GPTSoVITSTTSService(voice=engine, engine_options={"fixed_tokens": 400, "seed": 1}, warm_up=False)
-    frames = [TTSSpeakFrame("Hello there, this is a test of stopping."), SleepFrame(sleep=1.0), InterruptionFrame(),
-              SleepFrame(sleep=0.5), TTSSpeakFrame("Next."), SleepFrame(sleep=3.0)]
-    down, _ = await run_test(tts, frames_to_send=frames, start_timeout=10)
-    assert engine.steps_after_cancel <= 1
+    frames = [TTSSpeakFrame("Hello there, this is a test of stopping."), AwaitFrame(TTSAudioRawFrame),
+              InterruptionFrame(), SleepFrame(sleep=0.5), TTSSpeakFrame("Next."), AwaitFrame(TTSAudioRawFrame),
+              SleepFrame(sleep=0.5)]
+    down, _ = await run_script(tts, frames)
+    assert engine.steps_after_cancel == 0 and engine.decodes_after_cancel == 0
     index = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
     first_turn = {f.context_id for f in down[:index] if isinstance(f, TTSAudioRawFrame)}
     assert not [f for f in down[index:] if isinstance(f, TTSAudioRawFrame) and f.context_id in first_turn]
@@ -116,8 +121,11 @@ async def test_voice_switch_takes_effect_between_sentences(default_engine, gsv_v
     tts = GPTSoVITSTTSService(voice=default_engine, engine_options={"fixed_tokens_per_phone": 2.0, "seed": 3})
     frames = [TTSSpeakFrame("The first sentence is in the default voice."),
               TTSUpdateSettingsFrame(delta=GPTSoVITSTTSService.Settings(voice=str(voice_file))),
-              SleepFrame(sleep=4.0), TTSSpeakFrame("This one is in the new voice."), SleepFrame(sleep=3.0)]
-    down, _ = await run_test(tts, frames_to_send=frames, start_timeout=10)
+              AwaitCondition(lambda: tts.pending_voice is not None),  # the update is taken; the voice loads ...
+              AwaitCondition(lambda: tts.pending_voice is None),  # ... and is ready for the next sentence
+              TTSSpeakFrame("This one is in the new voice."),
+              AwaitFrame(TTSStoppedFrame)]
+    down, _ = await run_script(tts, frames)
     assert isinstance(tts.engine, Synthesizer) and tts.engine.voice.name == "fixture"
     contexts = list(dict.fromkeys(f.context_id for f in down if isinstance(f, TTSAudioRawFrame)))
     assert len(contexts) == 2
@@ -161,3 +169,19 @@ async def test_empty_deltas_a_stalling_llm_and_emoji_only_replies_keep_the_pipel
     spoken = [f.text for f in down if isinstance(f, TTSTextFrame)]
     assert spoken == ["Hello there, my friend.", "How are you?", "And I still speak."]
     assert tts.is_usable and not [f for f in down if type(f).__name__ == "ErrorFrame"]
+
+
+async def test_bad_settings_are_one_line_errors_and_a_bad_update_keeps_the_previous_settings(default_engine):
+    with pytest.raises(OptionError, match="^speed must be between 0.25 and 4, got 10$"):
+        GPTSoVITSTTSService(voice=default_engine, settings=GPTSoVITSTTSService.Settings(speed=10.0))
+    with pytest.raises(OptionError, match="unknown synthesis option"):
+        GPTSoVITSTTSService(voice=default_engine, engine_options={"no_such_option": 1})
+    tts = GPTSoVITSTTSService(voice=default_engine)
+    frames = [TTSUpdateSettingsFrame(delta=GPTSoVITSTTSService.Settings(speed=10.0)),
+              TTSSpeakFrame("Still speaking at the old speed."), AwaitFrame(TTSStoppedFrame)]
+    down, up = await run_script(tts, frames)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and "speed must be between 0.25 and 4, got 10" in errors[0].error
+    assert tts._settings.speed == 1.0
+    expected = len(await default_engine.synthesize_async("Still speaking at the old speed.")) / 22050
+    assert abs(len(audio_of(down)) / 24000 - expected) < 0.05 * expected

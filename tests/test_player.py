@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,13 +12,13 @@ import soundfile
 
 from pulse_support import pulse_null_sinks
 from system_support import alsa_wav_device
+from child_process import run_child
 
 HERE = Path(__file__).resolve().parent
 
 
 def run_scenario(name: str, env: dict) -> dict:
-    completed = subprocess.run([sys.executable, str(HERE / "player_scenarios.py"), name], env=env,
-                               capture_output=True, text=True, timeout=120)
+    completed = run_child([sys.executable, str(HERE / "player_scenarios.py"), name], env=env, timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 

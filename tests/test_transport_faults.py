@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import soundfile
 
 from pulse_support import pulse_null_sinks
+from child_process import run_child
 
 HERE = Path(__file__).resolve().parent
 
 
 def run_case(tmp_path: Path, *case: str) -> tuple[dict, list[str]]:
     with pulse_null_sinks(tmp_path, tmp_path / "played.wav") as env:
-        completed = subprocess.run([sys.executable, str(HERE / "transport_faults_scenario.py"), *case], env=env,
-                                   capture_output=True, text=True, timeout=300)
+        completed = run_child([sys.executable, str(HERE / "transport_faults_scenario.py"), *case], env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-4000:]
     ours = [line for line in completed.stderr.splitlines()
             if "SoundDeviceOutputTransport" in line and ("ERROR" in line or "WARNING" in line)]

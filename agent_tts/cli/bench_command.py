@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from agent_tts.cli.bench_voice import bench_voice_tomls, say
+from agent_tts.cli.engine_arguments import add_device_argument
 
 SENTENCE = "今天天气很好，我们一起去公园散步，好吗？"
 PARAGRAPH = ("您的订单已经发货，预计明天下午送到。如果您不在家，快递员会把包裹放在门卫室。"
@@ -29,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "a 3-sentence paragraph through the streaming path and the whole-sentence path (AR to the end, then "
         "one decode) in the same run.",
     )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    add_device_argument(parser)
     parser.add_argument("--runs", type=int, default=20, help="first-audio runs per case and path (default 20)")
     parser.add_argument("--full-runs", type=int, default=2, help="complete runs per case and path for RTF (default 2)")
     parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
@@ -157,12 +158,12 @@ def _bench_case(synthesizer, text: str, args: argparse.Namespace, plans: list) -
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from agent_tts.compute_device import compute_device
     from agent_tts.engine.chunked_decoder import ChunkPlan
     from agent_tts.engine.synthesizer import Synthesizer
     from agent_tts.errors import AgentTTSError
 
-    if args.device == "cuda" and not torch.cuda.is_available() and "torch" in args.backend:
-        raise AgentTTSError("--device cuda: torch sees no CUDA device")
+    args.device = str(compute_device(args.device))
     backends = list(dict.fromkeys(args.backend))
     if args.precision != "fp32" and backends == ["onnx"]:
         raise AgentTTSError(f"--precision {args.precision} is for the torch backend; the ONNX backend runs the fp32 "
@@ -201,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cpu":
         figures["cpu_rates_after"] = _cpu_rates()
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if args.device == "cuda" and torch.cuda.is_available():
+    if args.device.startswith("cuda"):
         figures["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     _print(figures)
     if args.json:
@@ -224,8 +225,8 @@ def _machine(device: str) -> str:
 
     import torch
 
-    if device == "cuda":
-        return torch.cuda.get_device_name()
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 

@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--voice", metavar="NAME", help="a registered voice or a voice TOML (default: the registry's "
                         "default, else the bundled default voice)")
     add_backend_arguments(parser)
-    parser.add_argument("--device", metavar="DEV", help="sound device name or index (default: the system default)")
+    parser.add_argument("--output-device", metavar="DEV", help="sound device name or index (default: the system "
+                        "default)")
     parser.add_argument("--out", metavar="FILE.wav", help="write the conversation to a WAV file instead of playing it")
     parser.add_argument("--tokens-per-second", type=float, default=40.0, help="the scripted LLM's pace (default 40)")
     parser.set_defaults(handler=run)
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     choice = engine_from(args)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
     # The device starts while the engine warms up: some sound servers take a moment to settle.
-    output = open_output(choice.engine.sample_rate, args.out, args.device, FALLBACK_WAV)
+    output = open_output(choice.engine.sample_rate, args.out, args.output_device, FALLBACK_WAV)
     choice.engine.warm_up()
     print(f"agent-tts: ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     try:

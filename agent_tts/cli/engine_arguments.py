@@ -1,19 +1,27 @@
-"""The options `say` and `converse` share for choosing which engine speaks, and opening it from them."""
+"""The options every command that loads a voice shares: backend, ONNX export folder and compute device."""
 
 from __future__ import annotations
 
 import argparse
 
+from agent_tts.compute_device import DEVICE_CHOICES
 from agent_tts.engines import EngineChoice, open_engine
 from agent_tts.voice import BACKENDS
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", metavar="DEV",
+                        help=f"where the voice's models run: {DEVICE_CHOICES} (default auto: CUDA when torch sees a "
+                        "GPU)")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="run a GPT-SoVITS voice on torch or on its ONNX export (agent-tts export-onnx NAME)")
     parser.add_argument("--onnx-dir", metavar="DIR", help="with --backend onnx: the export folder, if not the default")
+    add_device_argument(parser)
 
 
 def engine_from(args: argparse.Namespace) -> EngineChoice:
-    """The engine for `--voice`, `--backend` and `--onnx-dir`."""
-    return open_engine(args.voice, backend=args.backend, onnx_dir=args.onnx_dir)
+    """The engine for `--voice`, `--backend`, `--onnx-dir` and `--device`."""
+    return open_engine(args.voice, args.device, backend=args.backend, onnx_dir=args.onnx_dir)

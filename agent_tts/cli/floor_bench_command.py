@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         toml = bench_voice_toml(args.voice, Path(tmp))
         say("measuring this machine's matrix-product rate and read bandwidth ...")
         before = measure_machine_rates(args.repeats)
-        voice = Voice.load(toml)
+        voice = Voice.load(toml, "cpu")  # the floors are this CPU's
         voice.frontend.warm_up()
         cases = {}
         for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):

@@ -30,9 +30,18 @@ from agent_tts.text.markdown import strip_markdown
 logger = logging.getLogger(__name__)
 
 DEFAULT_VOICE_NAME = "joe (Piper, English)"
+# A run of letters the English voice cannot read: letters that are not Latin even without their accents.
+_FOREIGN_LETTERS = re.compile(r"(?:[^\W\d_](?<![A-Za-z]))+")
+MAX_DROPPED_KEPT = 20
 CLAUSE_PUNCTUATION = re.compile(r"\s*([,;:.!?]+)\s*")
 SENTENCE_END = frozenset(".!?")
 STRESS_AND_LENGTH = frozenset("ˈˌːˑ")
+
+
+def _latin(run: str) -> bool:
+    """True when every letter of `run` is a Latin letter once its accents are removed (é, ö, ñ ...)."""
+    stripped = "".join(ch for ch in unicodedata.normalize("NFKD", run) if not unicodedata.combining(ch))
+    return all("a" <= ch.lower() <= "z" for ch in stripped if ch.isalpha())
 
 
 def bundled_voice_files():
@@ -60,6 +69,8 @@ class DefaultVoiceSynthesizer(UnitStreamEngine[SynthesisOptions]):
         self.noise_w = noise_w
         self.sentence_pause_seconds = sentence_pause_seconds
         self._warned_language = False
+        self._warned_dropped = False
+        self.dropped: list[str] = []  # the latest text runs it could not speak (at most MAX_DROPPED_KEPT)
 
     def to_phonemes(self, text: str) -> tuple[str, int]:
         """Text -> (the voice's IPA string with clause punctuation, the number of speakable phonemes)."""
@@ -75,8 +86,28 @@ class DefaultVoiceSynthesizer(UnitStreamEngine[SynthesisOptions]):
         if options.language not in ("auto", "en") and not self._warned_language:
             self._warned_language = True
             logger.warning("the default voice speaks English only; reading %s text as English", options.language)
+        self._note_dropped(text)
         phonemes, speakable = self.to_phonemes(text)
         return (phonemes, text.rstrip()[-1:] in SENTENCE_END), speakable
+
+    def _note_dropped(self, text: str) -> None:
+        """Keep the runs of `text` in scripts it cannot read; the first time, say so once with the fix."""
+        runs = [run for run in _FOREIGN_LETTERS.findall(text) if not _latin(run)]
+        if not runs:
+            return
+        self.dropped = list(dict.fromkeys(self.dropped + runs))[-MAX_DROPPED_KEPT:]
+        if not self._warned_dropped:
+            self._warned_dropped = True
+            logger.warning("%s", self.unspeakable_message(runs))
+
+    def unspeakable_message(self, runs: list[str] | None = None) -> str:
+        """One line naming text the voice skipped and how to get a voice that speaks it."""
+        from agent_tts.engines import HOW_TO_ADD_A_VOICE
+
+        runs = self.dropped if runs is None else runs
+        shown = ", ".join(repr(run) for run in runs[:5]) + (" ..." if len(runs) > 5 else "")
+        return (f"the bundled default voice speaks English only and skipped {shown}; to speak other languages, "
+                f"{HOW_TO_ADD_A_VOICE}")
 
     def _speak_unit(self, prepared: tuple[str, bool], output: UnitOutput, options: SynthesisOptions,
                     state: None) -> bool:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from agent_tts.errors import OptionError
 from agent_tts.models.sovits import SoVITSModel
 
 FRAMES_PER_TOKEN = 2
@@ -42,13 +44,13 @@ class ChunkPlan:
 
     def __post_init__(self) -> None:
         if self.first_tokens < 1:
-            raise ValueError("chunk sizes must be at least one token")
+            raise OptionError("chunk sizes must be at least one token")
         if self.max_tokens < self.first_tokens:
-            raise ValueError(f"max_tokens ({self.max_tokens}) cannot be less than first_tokens ({self.first_tokens})")
+            raise OptionError(f"max_tokens ({self.max_tokens}) cannot be less than first_tokens ({self.first_tokens})")
         if self.growth < 1:
-            raise ValueError(f"growth must be at least 1, got {self.growth}")
+            raise OptionError(f"growth must be at least 1, got {self.growth}")
         if self.left_context < 0 or self.holdback < 0 or self.crossfade_samples < 0:
-            raise ValueError("left_context, holdback and crossfade_samples cannot be negative")
+            raise OptionError("left_context, holdback and crossfade_samples cannot be negative")
 
     def chunk_tokens(self, index: int) -> int:
         """The size of a unit's chunk number `index` (0 is the first)."""
@@ -65,7 +67,7 @@ class ChunkedDecoder:
 
     def __init__(self, sovits: SoVITSModel, phone_ids: torch.Tensor, ge: torch.Tensor, *,
                  plan: ChunkPlan = ChunkPlan(), speed: float = 1.0, noise_scale: float = 0.0,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, may_decode: Callable[[], bool] | None = None) -> None:
         self.sovits = sovits
         self.phone_ids = phone_ids
         self.ge = ge
@@ -73,6 +75,9 @@ class ChunkedDecoder:
         self.speed = speed
         self.noise_scale = noise_scale
         self.generator = generator
+        # Asked immediately before every window decode; False (the stream was cancelled) stops decoding for good.
+        self.may_decode = may_decode or (lambda: True)
+        self.stopped = False
         self.tokens: list[int] = []
         self.emitted_tokens = 0
         self._tail: np.ndarray | None = None
@@ -94,14 +99,18 @@ class ChunkedDecoder:
             wanted = self.plan.chunk_tokens(self.chunks_decoded)
             if len(self.tokens) - self.plan.holdback - self.emitted_tokens < wanted:
                 return ready
-            ready.append(self._decode(self.emitted_tokens + wanted, final=False))
+            body = self._decode(self.emitted_tokens + wanted, final=False)
+            if body is None:
+                return ready
+            ready.append(body)
 
     def finish(self) -> np.ndarray:
-        """Everything not emitted yet, including the held-back tail."""
+        """Everything not emitted yet, including the held-back tail (nothing once stopped)."""
         if len(self.tokens) <= self.emitted_tokens:
             tail, self._tail = self._tail, None
-            return tail if tail is not None else np.zeros(0, np.float32)
-        return self._decode(len(self.tokens), final=True)
+            return tail if tail is not None and not self.stopped else np.zeros(0, np.float32)
+        body = self._decode(len(self.tokens), final=True)
+        return np.zeros(0, np.float32) if body is None else body
 
     def decode_all(self, tokens: list[int]) -> np.ndarray:
         """The whole utterance in one window (the non-streaming path), with the same noise as streaming."""
@@ -122,7 +131,10 @@ class ChunkedDecoder:
         return self._noise
 
     @torch.inference_mode()
-    def _decode(self, emit_until: int, final: bool) -> np.ndarray:
+    def _decode(self, emit_until: int, final: bool) -> np.ndarray | None:
+        if self.stopped or not self.may_decode():
+            self.stopped = True
+            return None
         start = max(0, self.emitted_tokens - self.plan.left_context)
         window = self.tokens[start:]
         codes = torch.tensor(window, dtype=torch.long, device=self.phone_ids.device)[None, None]

@@ -2,28 +2,39 @@
 
 `Synthesizer(voice).stream(text_or_deltas, **options)` is an async generator
 of `AudioChunk`s (the plumbing is `UnitStreamEngine`'s). For each unit the
-worker thread runs the frontend and BERT, decodes semantic tokens one AR step
-at a time against a preallocated KV cache, and hands tokens to a
-`ChunkedDecoder` whose waveform chunks go to the consumer at once. Closing or
-cancelling the stream stops the worker before its next AR step. On a CUDA
-device each stream replays its AR step as a CUDA graph (`StreamState`).
+stream's worker thread runs the frontend and BERT, submits the unit to the
+GPT's scheduler, which decodes the semantic tokens of every concurrent
+stream in one batched AR step (`scheduler.py`), and hands the tokens as they
+come to a `ChunkedDecoder` whose waveform chunks go to the consumer at once.
+With `batching=False` each stream decodes its tokens in its own thread
+instead (one row of the same decoder): the engine as it was before
+batching, kept for comparison (`agent-tts bench-concurrency`).
+
+Closing or cancelling the stream stops its work before its next AR step or
+SoVITS window. On a CUDA device the AR step is replayed as a CUDA graph.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from agent_tts.engine.ar_batch import ARRequest, BatchDecoder, DecodeOptions, StepRunner, default_step_runner
+from agent_tts.engine.cancel import CancelFlag
 from agent_tts.engine.chunked_decoder import ChunkedDecoder, ChunkPlan
 from agent_tts.engine.guards import is_looping, max_tokens_for
 from agent_tts.engine.sampling import SamplingOptions
-from agent_tts.engine.static_step import GraphedSteps
-from agent_tts.engine.t2s_decoding import DecodeOptions, StepRunner, generate_semantic_tokens, positions_needed
+from agent_tts.engine.admission import Admission
+from agent_tts.engine.scheduler import ARScheduler, scheduler_for
+from agent_tts.engine.t2s_decoding import generate_semantic_tokens
 from agent_tts.engine.unit_stream import PAUSE_PHONES, AudioChunk, ChunkTimings, UnitOutput, UnitStreamEngine
+from agent_tts.errors import OptionError
 from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.text.phonemes import Phonemes
 from agent_tts.text.segmenter import SegmenterOptions, segment_text
@@ -38,60 +49,109 @@ MAX_TOKENS = 1500
 
 @dataclass(frozen=True)
 class SynthesisOptions:
-    """How to speak: sampling, speed, seed, chunking, guards and lookahead."""
+    """How to speak. Every field can be given to `stream(...)` by name; the defaults here are the only ones."""
 
     language: str = "auto"
+    """zh, en, ja or auto (detected per span)."""
     top_k: int = 15
+    """Sampling: the k most likely semantic tokens (1: greedy)."""
     top_p: float = 1.0
+    """Sampling: nucleus mass kept (1: all)."""
     temperature: float = 1.0
+    """Sampling temperature."""
     repetition_penalty: float = 1.35
+    """Sampling: penalty on semantic tokens already seen (the reference prompt included)."""
     speed: float = 1.0
+    """Speaking rate, 0.25 to 4 (SoVITS stretches its latent frames)."""
     noise_scale: float = 0.5
+    """SoVITS noise (0: deterministic decoding)."""
     seed: int | None = None
+    """Seed of the stream's random generators: the same seed gives the same audio, alone or in a batch."""
     chunk_plan: ChunkPlan = field(default_factory=ChunkPlan)
+    """Chunk sizes of the streaming decoder."""
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
-    # Guards: no unit shorter than this (an instant EOS replays the reference clip) ...
+    """How text is cut into units."""
     min_tokens: int = 11
-    # ... none longer than this many tokens per phone (a runaway GPT), and no stuck repetition.
+    """Guard: no unit shorter than this many tokens (an instant EOS replays the reference clip)."""
     max_tokens_per_phone: float = 8.0
+    """Guard: no unit longer than this many tokens per phone (a runaway GPT)."""
     stop_on_loop: bool = True
-    # Units with fewer speakable phones than this are joined to the next unit when it is already there.
+    """Guard: stop a unit whose tokens repeat one short pattern."""
     min_unit_phones: int = 4
-    # Benchmarks and tests: exactly this many tokens per unit, or per phone of the unit (EOS suppressed).
+    """Units with fewer speakable phones are joined to the next unit when it is already there."""
     fixed_tokens: int | None = None
+    """Benchmarks and tests: exactly this many tokens per unit (EOS suppressed)."""
     fixed_tokens_per_phone: float | None = None
-    # The most audio produced but not yet taken by the consumer; below it the bound follows the measured speed.
+    """Benchmarks and tests: exactly this many tokens per phone of the unit (EOS suppressed)."""
     max_buffered_seconds: float = 10.0
-    # A torch voice on a CUDA device replays its AR step as a CUDA graph (engine/static_step.py).
-    cuda_graphs: bool = True
+    """The most audio produced but not yet taken by the consumer; below it the bound follows the measured speed."""
 
     def __post_init__(self) -> None:
-        SamplingOptions(self.top_k, self.top_p, self.temperature, self.repetition_penalty)
+        self.sampling  # validates the sampling fields
         if not 0.25 <= self.speed <= 4.0:
-            raise ValueError(f"speed must be in [0.25, 4], got {self.speed}")
+            raise OptionError(f"speed must be between 0.25 and 4, got {self.speed:g}")
         if self.noise_scale < 0:
-            raise ValueError("noise_scale cannot be negative")
+            raise OptionError(f"noise_scale cannot be negative, got {self.noise_scale:g}")
 
     @property
     def sampling(self) -> SamplingOptions:
-        return SamplingOptions(self.top_k, self.top_p, self.temperature, self.repetition_penalty)
+        return SamplingOptions(top_k=self.top_k, top_p=self.top_p, temperature=self.temperature,
+                               repetition_penalty=self.repetition_penalty)
+
+
+class TokenSource(Protocol):
+    """A unit's semantic tokens as they are decoded, whichever thread decodes them."""
+
+    def tokens(self) -> Iterator[int]: ...
+
+    def close(self) -> None: ...
 
 
 class Synthesizer(UnitStreamEngine[SynthesisOptions]):
-    """Streams speech in one GPT-SoVITS voice. Each stream has its own worker thread and KV cache."""
+    """Streams speech in one GPT-SoVITS voice; concurrent streams share one batched AR step.
 
-    def __init__(self, voice: Voice, options: SynthesisOptions | None = None) -> None:
-        super().__init__(options or SynthesisOptions())
+    `batching=False`: each stream decodes in its own thread (no shared batch).
+    `max_streams` / `max_waiting` bound the concurrent streams of the voice's
+    GPT (shared by every voice using that GPT): beyond `max_streams` a stream
+    waits for a seat, in order, and beyond `max_waiting` waiting ones a new
+    stream fails with `EngineBusyError`.
+    """
+
+    def __init__(self, voice: Voice, options: SynthesisOptions | None = None, *, batching: bool = True,
+                 max_streams: int | None = None, max_waiting: int | None = None) -> None:
         self.voice = voice
+        self.scheduler: ARScheduler | None = None
+        if batching:
+            self.scheduler = scheduler_for(voice.gpt, lambda: ARScheduler(voice.gpt, step_runner_for(voice)))
+            admission = self.scheduler.admission
+        else:
+            admission = Admission()
+        if max_streams is not None:
+            admission.max_streams = max_streams
+        if max_waiting is not None:
+            admission.max_waiting = max_waiting
+        super().__init__(options or SynthesisOptions(), admission)
         self.sample_rate = voice.sample_rate
-        self.steps_after_cancel = 0  # AR tokens produced after a cancel was requested (tests, diagnostics)
+        # Prefills, AR steps and SoVITS window decodes begun after their stream's cancel flag was set.
+        self.steps_after_cancel = 0
+        self.decodes_after_cancel = 0
 
     def _new_stream_state(self, options: SynthesisOptions) -> StreamState:
         return StreamState.new(self.voice, options)
 
+    def _stream_ended(self, cancel: CancelFlag) -> None:
+        self.steps_after_cancel += cancel.begun_after_set("prefill") + cancel.begun_after_set("ar_step")
+        self.decodes_after_cancel += cancel.begun_after_set("decode")
+
     def _prepare_unit(self, text: str, options: SynthesisOptions) -> tuple[Phonemes, int]:
         phonemes = self.voice.frontend(text, options.language)
         return phonemes, sum(1 for phone in phonemes.phones if phone not in PAUSE_PHONES)
+
+    def _token_source(self, request: ARRequest, state: StreamState, options: SynthesisOptions) -> TokenSource:
+        if self.scheduler is not None:
+            plan = options.chunk_plan
+            return self.scheduler.submit(request, max_ahead=plan.max_tokens + plan.holdback)
+        return InlineTokens(self.voice, request, state.decoder)
 
     def _speak_unit(self, phonemes: Phonemes, output: UnitOutput, options: SynthesisOptions,
                     state: StreamState) -> bool:
@@ -99,41 +159,44 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
         voice = self.voice
         if phonemes.is_silent:
             return False
+        cancel = output.cancel
         with torch.inference_mode():
             bert_started = time.perf_counter()
-            target_bert = phone_level_bert(voice.bert, phonemes).to(voice.device)
+            request = unit_request(voice, phonemes, decode_options(options, len(phonemes.phones)), state.generator,
+                                   cancel)
             bert_done = time.perf_counter()
-            phone_ids = torch.tensor([voice.ref_phonemes.phone_ids + phonemes.phone_ids], device=voice.device)
-            bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None].to(voice.gpt.compute_dtype)
-            decode = decode_options(options, len(phonemes.phones))
-            decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.device),
+            decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.engine_device),
                                      voice.ge, plan=options.chunk_plan, speed=options.speed,
-                                     noise_scale=options.noise_scale, generator=state.noise_generator)
+                                     noise_scale=options.noise_scale, generator=state.noise_generator,
+                                     may_decode=lambda: cancel.try_begin("decode"))
             prefill_s = 0.0
             tokens: list[int] = []
+            sent = 0  # tokens already handed out with a chunk
 
             def send(pcm: np.ndarray, last: bool) -> None:
+                nonlocal sent
                 ar_time = time.perf_counter() - bert_done - prefill_s - sum(decoder.decode_seconds)
                 output.emit(pcm, last, bert_s=bert_done - bert_started, prefill_s=prefill_s, tokens=len(tokens),
                             ar_ms_per_token=1000 * ar_time / max(1, len(tokens)),
-                            decode_ms=1000 * (decoder.decode_seconds[-1] if decoder.decode_seconds else 0.0))
+                            decode_ms=1000 * (decoder.decode_seconds[-1] if decoder.decode_seconds else 0.0),
+                            semantic_tokens=tuple(tokens[sent:]))
+                sent = len(tokens)
 
-            started = time.perf_counter()
-            for token in generate_semantic_tokens(voice.gpt, phone_ids, bert, voice.prompt_codes, decode,
-                                                  step_runner=state.step_runner(phone_ids, voice.prompt_codes, decode),
-                                                  generator=state.generator, should_stop=output.cancel.is_set):
-                if output.cancel.is_set():
-                    self.steps_after_cancel += 1
-                if not tokens:
-                    prefill_s = time.perf_counter() - started
-                tokens.append(token)
-                for pcm in decoder.push(token):
-                    send(pcm, last=False)
-                    output.wait_for_room()
-                if options.stop_on_loop and not decode.suppress_eos and is_looping(tokens):
-                    logger.warning("unit %d: the GPT repeats itself; stopping the unit at %d tokens",
-                                   output.unit_index, len(tokens))
-                    break
+            source = self._token_source(request, state, options)
+            try:
+                for token in source.tokens():
+                    if not tokens:
+                        prefill_s = time.perf_counter() - bert_done
+                    tokens.append(token)
+                    for pcm in decoder.push(token):
+                        send(pcm, last=False)
+                        output.wait_for_room()
+                    if options.stop_on_loop and not request.options.suppress_eos and is_looping(tokens):
+                        logger.warning("unit %d: the GPT repeats itself; stopping the unit at %d tokens",
+                                       output.unit_index, len(tokens))
+                        break
+            finally:
+                source.close()
             output.check_cancelled()
             if not tokens:
                 return False
@@ -144,6 +207,30 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
         """The whole utterance at once (AR to the end, then one decode per unit): (pcm, sample_rate)."""
         options = self._options(overrides)
         return whole_utterance(self.voice, text, options), self.voice.sample_rate
+
+
+class InlineTokens:
+    """A unit's tokens decoded in the calling thread, one AR step each time the consumer asks for more."""
+
+    def __init__(self, voice: Voice, request: ARRequest, decoder: BatchDecoder) -> None:
+        self._tokens = generate_semantic_tokens(voice.gpt, request.phone_ids[None], request.bert[None],
+                                                request.prompt[None], request.options, decoder=decoder,
+                                                generator=request.generator, cancel=request.cancel)
+
+    def tokens(self) -> Iterator[int]:
+        return self._tokens
+
+    def close(self) -> None:
+        self._tokens.close()
+
+
+def unit_request(voice: Voice, phonemes: Phonemes, decode: DecodeOptions, generator: torch.Generator | None,
+                 cancel: CancelFlag | None = None) -> ARRequest:
+    """The AR inputs of one unit: the reference's phones and BERT, then the unit's; the reference's codes."""
+    target_bert = phone_level_bert(voice.bert, phonemes).to(voice.engine_device)
+    phone_ids = torch.tensor(voice.ref_phonemes.phone_ids + phonemes.phone_ids, device=voice.engine_device)
+    bert = torch.cat([voice.ref_bert, target_bert], dim=1).to(voice.gpt.compute_dtype)
+    return ARRequest(phone_ids, bert, voice.prompt_codes[0], decode, generator, cancel)
 
 
 def decode_options(options: SynthesisOptions, n_phones: int) -> DecodeOptions:
@@ -157,17 +244,27 @@ def decode_options(options: SynthesisOptions, n_phones: int) -> DecodeOptions:
     return DecodeOptions(options.sampling, max_tokens=budget, min_tokens=options.min_tokens)
 
 
+def step_runner_for(voice: Voice) -> StepRunner:
+    """How the voice's AR step runs: a CUDA graph for a torch voice on CUDA, else its GPT's own way."""
+    if voice.backend == "torch" and voice.device.type == "cuda":
+        from agent_tts.engine.cuda_graphs import CudaGraphStep
+
+        return CudaGraphStep(voice.gpt)
+    return default_step_runner(voice.gpt)
+
+
 @dataclass
 class StreamState:
-    """What one stream keeps across its units: its random generators and, on CUDA, its captured AR step."""
+    """What one stream keeps across its units: its random generators and, decoding inline, its decoder."""
 
     generator: torch.Generator
     noise_generator: torch.Generator
-    graphed_steps: GraphedSteps | None
+    voice: Voice
+    _decoder: BatchDecoder | None = None
 
     @classmethod
     def new(cls, voice: Voice, options: SynthesisOptions) -> "StreamState":
-        generator = torch.Generator(device=voice.device)
+        generator = torch.Generator(device=voice.engine_device)
         noise_generator = torch.Generator()
         if options.seed is not None:
             generator.manual_seed(options.seed)
@@ -175,13 +272,14 @@ class StreamState:
         else:
             generator.seed()
             noise_generator.seed()
-        graphed = options.cuda_graphs and voice.backend == "torch" and voice.device.type == "cuda"
-        return cls(generator, noise_generator, GraphedSteps(voice.gpt) if graphed else None)
+        return cls(generator, noise_generator, voice)
 
-    def step_runner(self, phone_ids: torch.Tensor, prompt: torch.Tensor, decode: DecodeOptions) -> StepRunner | None:
-        if self.graphed_steps is None:
-            return None
-        return self.graphed_steps.for_positions(positions_needed(phone_ids, prompt, decode))
+    @property
+    def decoder(self) -> BatchDecoder:
+        """A one-row decoder for this stream, made on first use and reused (with its cache) across units."""
+        if self._decoder is None:
+            self._decoder = BatchDecoder(self.voice.gpt, step_runner_for(self.voice))
+        return self._decoder
 
 
 def whole_utterance(voice: Voice, text: str, options: SynthesisOptions) -> np.ndarray:
@@ -193,17 +291,12 @@ def whole_utterance(voice: Voice, text: str, options: SynthesisOptions) -> np.nd
             phonemes = voice.frontend(unit, options.language)
             if phonemes.is_silent:
                 continue
-            target_bert = phone_level_bert(voice.bert, phonemes).to(voice.device)
-            phone_ids = torch.tensor([voice.ref_phonemes.phone_ids + phonemes.phone_ids], device=voice.device)
-            bert = torch.cat([voice.ref_bert, target_bert], dim=1)[None].to(voice.gpt.compute_dtype)
-            decode = decode_options(options, len(phonemes.phones))
-            tokens = list(generate_semantic_tokens(voice.gpt, phone_ids, bert, voice.prompt_codes, decode,
-                                                   step_runner=state.step_runner(phone_ids, voice.prompt_codes, decode),
-                                                   generator=state.generator))
+            request = unit_request(voice, phonemes, decode_options(options, len(phonemes.phones)), state.generator)
+            tokens = list(InlineTokens(voice, request, state.decoder).tokens())
             if not tokens:
                 continue
-            decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.device), voice.ge,
-                                     speed=options.speed, noise_scale=options.noise_scale,
+            decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.engine_device),
+                                     voice.ge, speed=options.speed, noise_scale=options.noise_scale,
                                      generator=state.noise_generator)
             pieces.append(decoder.decode_all(tokens))
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

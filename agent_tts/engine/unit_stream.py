@@ -8,8 +8,10 @@ being played, unit N+1 is already being synthesized, up to a bound of audio
 not yet taken that follows the measured speed (`Lookahead`; at most
 `max_buffered_seconds`). Units too short to speak well
 are joined to the next one when it is already there. Closing or cancelling the
-stream sets the cancel flag, which the subclass checks at every step, and the
-worker thread is joined before the generator finishes.
+stream sets its `CancelFlag`, which the subclass checks before every step of
+its work, and the worker thread is joined before the generator finishes. A
+stream first takes a seat of the engine's `Admission` (a limit on concurrent
+streams; waiting in order; `EngineBusyError` when the queue is full).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from agent_tts.errors import AgentTTSError
+from agent_tts.engine.cancel import CancelFlag
+from agent_tts.engine.admission import Admission
+from agent_tts.errors import AgentTTSError, OptionError
 from agent_tts.text.segmenter import Segmenter, SegmenterOptions, segment_text
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,9 @@ class AudioChunk:
     first: bool
     last: bool
     timings: ChunkTimings
+    # GPT-SoVITS: the semantic tokens generated since the unit's previous chunk (the last chunk: through the end),
+    # so a unit's chunks together hold its tokens in order. Empty for other engines.
+    semantic_tokens: tuple[int, ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -92,7 +99,7 @@ class Lookahead:
     SAFETY = 2.0
     SMOOTHING = 0.3
 
-    def __init__(self, max_seconds: float, cancel: threading.Event) -> None:
+    def __init__(self, max_seconds: float, cancel: CancelFlag | threading.Event) -> None:
         self.max_seconds = max_seconds
         self.cancel = cancel
         self.buffered = 0.0
@@ -139,7 +146,7 @@ class UnitOutput:
     """What a subclass uses to deliver one unit's audio: builds chunks, tracks `first`, honours cancel and lookahead."""
 
     def __init__(self, text: str, unit_index: int, unit_ready: float, frontend_s: float, sample_rate: int,
-                 cancel: threading.Event, lookahead: Lookahead, deliver: Callable[[Any], None]) -> None:
+                 cancel: CancelFlag, lookahead: Lookahead, deliver: Callable[[Any], None]) -> None:
         self.text = text
         self.unit_index = unit_index
         self.unit_ready = unit_ready
@@ -156,7 +163,7 @@ class UnitOutput:
             raise Cancelled
 
     def emit(self, pcm: np.ndarray, last: bool, *, bert_s: float = 0.0, prefill_s: float = 0.0, tokens: int = 0,
-             ar_ms_per_token: float = 0.0, decode_ms: float = 0.0) -> None:
+             ar_ms_per_token: float = 0.0, decode_ms: float = 0.0, semantic_tokens: tuple[int, ...] = ()) -> None:
         self.check_cancelled()
         now = time.perf_counter()
         pcm = np.asarray(pcm, np.float32)
@@ -165,7 +172,7 @@ class UnitOutput:
                                ar_ms_per_token, decode_ms, self.lookahead.bound)
         chunk = AudioChunk(pcm=pcm, sample_rate=self.sample_rate,
                            unit_index=self.unit_index, unit_text=self.text, first=self._first, last=last,
-                           timings=timings)
+                           timings=timings, semantic_tokens=semantic_tokens)
         self._first = False
         self.lookahead.produced(chunk.seconds)
         self._deliver(chunk)
@@ -174,6 +181,13 @@ class UnitOutput:
     def wait_for_room(self) -> None:
         self.lookahead.wait_for_room()
         self._producing_since = time.perf_counter()
+
+
+def _wrapped(exc: Exception) -> AgentTTSError:
+    """A worker's unexpected error as the `AgentTTSError` the consumer raises, with the original as its cause."""
+    error = AgentTTSError(f"synthesis failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 OptionsT = TypeVar("OptionsT")
@@ -188,9 +202,15 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
 
     sample_rate: int
 
-    def __init__(self, options: OptionsT) -> None:
+    def __init__(self, options: OptionsT, admission: Admission | None = None) -> None:
         self.options = options
-        self._active: dict[threading.Event, Callable[[], None]] = {}
+        self.admission = admission or Admission()
+        self._active: dict[CancelFlag, Callable[[], None]] = {}
+
+    @property
+    def active_streams(self) -> int:
+        """Streams in progress: started and not yet closed by their consumer."""
+        return len(self._active)
 
     def cancel_active(self) -> int:
         """Stop every stream in progress (barge-in from outside its consumer); returns how many were stopped.
@@ -207,13 +227,16 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
         try:
             return replace(self.options, **overrides)
         except TypeError as exc:
-            raise AgentTTSError(f"unknown synthesis option: {exc}") from None
+            raise OptionError(f"unknown synthesis option: {exc}") from None
 
     # -- what a subclass provides -------------------------------------------------------------
 
     def _new_stream_state(self, options: OptionsT) -> Any:
         """Per-stream state handed to every `_speak_unit` call (random generators, for instance)."""
         return None
+
+    def _stream_ended(self, cancel: CancelFlag) -> None:
+        """Called once per stream after its worker has finished (counters of work done after a cancel)."""
 
     @abstractmethod
     def _prepare_unit(self, text: str, options: OptionsT) -> tuple[Any, int]:
@@ -225,7 +248,7 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
 
     def warm_up(self, text: str = "Hello there.") -> None:
         """Speak a short text once, discarding the audio, so the first real turn is not cold."""
-        cancel = threading.Event()
+        cancel = CancelFlag()
         prepared, _ = self._prepare_unit(text, self.options)
         lookahead = Lookahead(float("inf"), cancel)
 
@@ -240,13 +263,18 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
 
     # -- the stream ---------------------------------------------------------------------------
 
-    async def stream(self, text: str | AsyncIterable[str], **overrides) -> AsyncIterator[AudioChunk]:
-        """Audio chunks for `text` (a string, or an async iterable of text deltas), in order."""
+    async def stream(self, text: str | AsyncIterable[str], *, cancel: CancelFlag | None = None,
+                     **overrides) -> AsyncIterator[AudioChunk]:
+        """Audio chunks for `text` (a string, or an async iterable of text deltas), in order.
+
+        `cancel`: a `CancelFlag` of the caller's, to stop this stream from anywhere (setting it ends the stream
+        as closing it does); by default the stream makes its own.
+        """
         options = self._options(overrides)
         loop = asyncio.get_running_loop()
         units: queue.Queue[str | None] = queue.Queue()
         out: asyncio.Queue = asyncio.Queue()
-        cancel = threading.Event()
+        cancel = cancel or CancelFlag()
         lookahead = Lookahead(options.max_buffered_seconds, cancel)
         feeder = None
         if isinstance(text, str):
@@ -262,15 +290,15 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             except RuntimeError:  # the consumer's event loop is gone: nobody is listening any more
                 cancel.set()
 
-        worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
-                                  name=f"agent-tts-{type(self).__name__}", daemon=True)
-        def stop() -> None:
-            cancel.set()
+        def wake() -> None:  # the cancel, from wherever it came, ends the worker's waits and the consumer's
             units.put(None)
             deliver(None)
 
+        worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
+                                  name=f"agent-tts-{type(self).__name__}", daemon=True)
+        cancel.add_listener(wake)
         worker.start()
-        self._active[cancel] = stop
+        self._active[cancel] = cancel.set
         try:
             while True:
                 item = await out.get()
@@ -282,11 +310,13 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
                 yield item
         finally:
             cancel.set()
+            cancel.remove_listener(wake)
             self._active.pop(cancel, None)
             if feeder is not None:
                 feeder.cancel()
             units.put(None)
             await asyncio.to_thread(worker.join)
+            self._stream_ended(cancel)
 
     @staticmethod
     async def _feed_units(deltas: AsyncIterable[str], options: SegmenterOptions, units: queue.Queue,
@@ -300,13 +330,19 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             for unit in segmenter.flush():
                 units.put(unit)
         except Exception as exc:  # noqa: BLE001 - handed to the consumer
-            out.put_nowait(AgentTTSError(f"the text source failed: {exc}"))
+            error = AgentTTSError(f"the text source failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            out.put_nowait(error)
         finally:
             units.put(None)
 
-    def _work(self, units: queue.Queue, options: OptionsT, cancel: threading.Event, lookahead: Lookahead,
+    def _work(self, units: queue.Queue, options: OptionsT, cancel: CancelFlag, lookahead: Lookahead,
               deliver: Callable[[Any], None]) -> None:
+        seated = False
         try:
+            seated = self.admission.acquire(cancel)
+            if not seated:
+                return
             state = self._new_stream_state(options)
             unit_index = 0
             carried = ""
@@ -329,10 +365,15 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
                     break
         except Cancelled:
             pass
+        except AgentTTSError as exc:  # a problem with a message for the user (busy, bad input): no traceback
+            logger.warning("%s", exc)
+            deliver(exc)
         except Exception as exc:  # noqa: BLE001 - reported to the consumer, which raises it
             logger.exception("synthesis failed")
-            deliver(exc if isinstance(exc, AgentTTSError) else AgentTTSError(f"synthesis failed: {exc}"))
+            deliver(_wrapped(exc))
         finally:
+            if seated:
+                self.admission.release()
             deliver(None)
 
     async def synthesize_async(self, text: str | AsyncIterable[str], **overrides) -> np.ndarray:

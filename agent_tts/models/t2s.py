@@ -4,14 +4,17 @@ Parameter names and shapes follow the official ``*.ckpt`` files (keys under
 ``model.``). The transformer is post-norm (``norm_first=False``), ReLU
 feed-forward, with the text and audio halves each carrying their own sine
 positional embedding scaled by a learned ``alpha``. Decoding runs against a
-preallocated :class:`KVCache`: one prefill over text + prompt, then one token
-per :meth:`Text2SemanticModel.step`.
+preallocated :class:`KVCache` of one or more rows: one prefill over text +
+prompt per row, then :meth:`Text2SemanticModel.step` advances every row of a
+batch by one token. That step is the only one: the engine's eager and
+CUDA-graph runs and the ONNX export call it with different `KVStore`s.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -63,34 +66,30 @@ class TokenEmbedding(nn.Module):
         return self.word_embeddings(ids)
 
 
+def sine_rows(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """The sin/cos rows of integer ``positions`` [...] -> [..., dim], computed from the positions themselves.
+
+    The same float32 arithmetic as the classic table (``sin(p * div)`` in the
+    even columns, ``cos`` in the odd ones), so eager runs, a CUDA graph and an
+    ONNX graph all compute one thing, for any position.
+    """
+    div_term = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=positions.device)
+                         * -(math.log(10000.0) / dim))
+    angles = positions.to(torch.float32).unsqueeze(-1) * div_term
+    return torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(-2)
+
+
 class SinePositionalEmbedding(nn.Module):
-    """``x + alpha * pe[pos]`` with the classic sin/cos table (no x scaling)."""
+    """``x + alpha * pe[pos]`` with the classic sin/cos rows (no x scaling)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.dim = dim
         self.alpha = nn.Parameter(torch.ones(1))
-        self._table: torch.Tensor | None = None
 
-    def table(self, length: int, like: torch.Tensor) -> torch.Tensor:
-        """The first ``length`` rows of the sin/cos table, on ``like``'s device and dtype."""
-        cached = self._table
-        if cached is None or cached.shape[0] < length or cached.device != like.device or cached.dtype != like.dtype:
-            size = max(length, 4000)
-            position = torch.arange(size, dtype=torch.float32).unsqueeze(1)
-            div_term = torch.exp(
-                torch.arange(0, self.dim, 2, dtype=torch.float32) * -(math.log(10000.0) / self.dim)
-            )
-            pe = torch.zeros(size, self.dim)
-            pe[:, 0::2] = torch.sin(position * div_term)
-            pe[:, 1::2] = torch.cos(position * div_term)
-            cached = self._table = pe.to(device=like.device, dtype=like.dtype)
-        return cached[:length]
-
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Add the positions ``start .. start + x.shape[1]`` to ``x`` [B, T, D]."""
-        pe = self.table(start + x.shape[1], x)[start:]
-        return x + self.alpha * pe
+    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Add the rows of ``positions`` [B, T] (or [T]) to ``x`` [B, T, D]."""
+        return x + self.alpha * sine_rows(positions, self.dim).to(x.dtype)
 
 
 class MultiheadSelfAttention(nn.Module):
@@ -114,26 +113,6 @@ class TransformerLayer(nn.Module):
         self.linear2 = nn.Linear(feedforward_dim, dim)
         self.norm1 = nn.LayerNorm(dim, eps=1e-5)
         self.norm2 = nn.LayerNorm(dim, eps=1e-5)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        cache_k: torch.Tensor,
-        cache_v: torch.Tensor,
-        start: int,
-        attn_mask: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """Run ``x`` [B, T, D] at positions ``start..start+T``, writing its keys/values into the cache.
-
-        ``cache_k``/``cache_v`` are this layer's [B, H, max_len, head_dim] slices.
-        ``attn_mask`` (bool, True = may attend) covers keys ``0..start+T``.
-        """
-        q, k, v = self.heads(x)
-        end = start + x.shape[1]
-        cache_k[:, :, start:end] = k
-        cache_v[:, :, start:end] = v
-        attn = F.scaled_dot_product_attention(q, cache_k[:, :, :end], cache_v[:, :, :end], attn_mask)
-        return self.after_attention(x, attn)
 
     def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values of ``x`` [B, T, D], each [B, H, T, head_dim]."""
@@ -159,27 +138,114 @@ class Transformer(nn.Module):
         )
 
 
-class KVCache:
-    """Keys and values of every layer, preallocated to ``max_len`` positions.
+class KVStore(Protocol):
+    """Where one pass of the transformer keeps and finds keys and values; runners differ only in what they pass.
 
-    ``length`` is how many positions hold valid entries. Decoding writes in place;
-    nothing grows per step.
+    ``update(layer, slots, keys, values)`` stores this pass's keys/values
+    [B, H, T, head_dim] at cache ``slots`` [B, T] and returns what the
+    queries attend to, [B, H, S, head_dim]; ``key_slots()`` [S] says which
+    cache slot each of those S keys is at, from which the mask is derived.
     """
 
-    def __init__(self, config: T2SConfig, max_len: int, batch: int = 1,
+    def key_slots(self) -> torch.Tensor: ...
+
+    def update(self, layer: int, slots: torch.Tensor, keys: torch.Tensor,
+               values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class KVCache:
+    """Keys and values of every layer for ``rows`` sequences, preallocated to ``max_len`` positions each.
+
+    ``k``/``v``: [layers, rows, heads, max_len, head_dim]. ``lengths[r]`` is how
+    many positions of row ``r`` hold valid entries (kept by whoever drives the
+    model: the model writes where it is told). Nothing grows per step;
+    `resized` makes a larger cache when a longer sequence or more rows come.
+    """
+
+    def __init__(self, config: T2SConfig, max_len: int, rows: int = 1,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        shape = (config.num_layers, batch, config.num_heads, max_len, config.head_dim)
+        shape = (config.num_layers, rows, config.num_heads, max_len, config.head_dim)
+        self.config = config
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.max_len = max_len
-        self.length = 0
+        self.lengths = [0] * rows
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    @property
+    def rows(self) -> int:
+        return self.k.shape[1]
+
+    @property
+    def length(self) -> int:
+        """Valid positions of row 0 (single-sequence use)."""
+        return self.lengths[0]
+
+    def view(self, rows: int, kv_len: int) -> "CacheView":
+        """The first ``rows`` rows, attending over their first ``kv_len`` slots."""
+        return CacheView(self, slice(0, rows), kv_len)
+
+    def row_view(self, row: int, kv_len: int) -> "CacheView":
+        return CacheView(self, slice(row, row + 1), kv_len)
+
+    def resized(self, max_len: int, rows: int) -> "KVCache":
+        """A cache of at least this size holding this one's entries (this one if it is big enough)."""
+        if max_len <= self.max_len and rows <= self.rows:
+            return self
+        bigger = KVCache(self.config, max(max_len, self.max_len), max(rows, self.rows), self.k.device, self.k.dtype)
+        bigger.k[:, : self.rows, :, : self.max_len] = self.k
+        bigger.v[:, : self.rows, :, : self.max_len] = self.v
+        bigger.lengths[: self.rows] = self.lengths
+        return bigger
+
+    def move_row(self, source: int, target: int) -> None:
+        """Copy row ``source``'s valid entries to row ``target`` (to keep the rows in use at the front)."""
+        length = self.lengths[source]
+        self.k[:, target, :, :length] = self.k[:, source, :, :length]
+        self.v[:, target, :, :length] = self.v[:, source, :, :length]
+        self.lengths[target] = length
 
     def reset(self) -> None:
-        self.length = 0
+        self.lengths = [0] * self.rows
+
+
+class CacheView:
+    """A `KVStore` over some leading rows of a `KVCache`: writes by index, attends over the first ``kv_len`` slots.
+
+    ``kv_len`` is the only thing runners choose: the filled prefix (eager:
+    least work) or the whole cache (fixed shapes, for a CUDA graph).
+    """
+
+    def __init__(self, cache: KVCache, rows: slice, kv_len: int) -> None:
+        if kv_len > cache.max_len:
+            raise RuntimeError(f"KV cache full: {kv_len} > {cache.max_len} positions")
+        self.cache = cache
+        self.rows = rows
+        self.kv_len = kv_len
+
+    def key_slots(self) -> torch.Tensor:
+        return torch.arange(self.kv_len, device=self.cache.k.device)
+
+    def update(self, layer: int, slots: torch.Tensor, keys: torch.Tensor,
+               values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cache_k, cache_v = self.cache.k[layer, self.rows], self.cache.v[layer, self.rows]
+        batch = torch.arange(slots.shape[0], device=slots.device).unsqueeze(1)
+        cache_k[batch, :, slots] = keys.transpose(1, 2)
+        cache_v[batch, :, slots] = values.transpose(1, 2)
+        return cache_k[:, :, : self.kv_len], cache_v[:, :, : self.kv_len]
 
 
 class Text2SemanticModel(nn.Module):
-    """The AR GPT: text phones (+ BERT) and a semantic prompt in, next-token logits out."""
+    """The AR GPT: text phones (+ BERT) and a semantic prompt in, next-token logits out.
+
+    One transformer pass (`transform`) serves the prefill and every AR step,
+    for any number of rows, in eager runs, CUDA graphs and the ONNX export
+    alike: keys and values go where a `KVStore` puts them, and the attention
+    mask is derived from cache slots (a query at slot s attends to every slot
+    <= s, and a text query also to all of its row's text).
+    """
 
     def __init__(self, config: T2SConfig) -> None:
         super().__init__()
@@ -197,47 +263,51 @@ class Text2SemanticModel(nn.Module):
         """The dtype activations and the KV cache use (the embeddings' dtype; linear layers may be int8)."""
         return self.ar_audio_embedding.word_embeddings.weight.dtype
 
-    def new_cache(self, max_len: int, batch: int = 1) -> KVCache:
-        weight = self.ar_audio_embedding.word_embeddings.weight
-        return KVCache(self.config, max_len, batch, device=weight.device, dtype=weight.dtype)
+    @property
+    def device(self) -> torch.device:
+        return self.ar_audio_embedding.word_embeddings.weight.device
+
+    def new_cache(self, max_len: int, rows: int = 1) -> KVCache:
+        return KVCache(self.config, max_len, rows, device=self.device, dtype=self.compute_dtype)
 
     def embed_text(self, phone_ids: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
         """phone_ids [B, T] and bert [B, 1024, T] -> [B, T, D] with text positions."""
         x = self.ar_text_embedding(phone_ids) + self.bert_proj(bert.transpose(1, 2))
-        return self.ar_text_position(x)
+        return self.ar_text_position(x, torch.arange(phone_ids.shape[1], device=phone_ids.device))
 
-    def embed_audio(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
-        """Semantic tokens [B, T] at audio positions ``start..`` -> [B, T, D]."""
-        return self.ar_audio_position(self.ar_audio_embedding(tokens), start)
+    def embed_audio(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Semantic tokens [B, T] at audio ``positions`` [B, T] (or [T]) -> [B, T, D]."""
+        return self.ar_audio_position(self.ar_audio_embedding(tokens), positions)
 
-    def _run(self, x: torch.Tensor, cache: KVCache, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        start = cache.length
-        if start + x.shape[1] > cache.max_len:
-            raise RuntimeError(f"KV cache full: {start + x.shape[1]} > {cache.max_len} positions")
+    def transform(self, x: torch.Tensor, slots: torch.Tensor, kv: KVStore,
+                  text_lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The transformer over ``x`` [B, T, D] at cache ``slots`` [B, T]; ``text_lengths`` [B] for text queries."""
+        key_slots = kv.key_slots()
+        allowed = key_slots <= slots.unsqueeze(-1)
+        if text_lengths is not None:
+            allowed = allowed | (key_slots < text_lengths.view(-1, 1, 1))
+        allowed = allowed.unsqueeze(1)
         for index, layer in enumerate(self.h.layers):
-            x = layer(x, cache.k[index], cache.v[index], start, attn_mask)
-        cache.length = start + x.shape[1]
+            q, k, v = layer.heads(x)
+            keys, values = kv.update(index, slots, k, v)
+            x = layer.after_attention(x, F.scaled_dot_product_attention(q, keys, values, allowed))
         return x
 
     def prefill(self, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor,
-                cache: KVCache) -> torch.Tensor:
-        """Process text + semantic prompt from an empty cache; returns the last position's logits.
+                kv: KVStore) -> torch.Tensor:
+        """Text [B, N] (+ BERT [B, 1024, N]) and semantic prompt [B, P] into slots ``0..N+P``; last logits [B, V].
 
-        Text positions attend to all text; prompt positions attend to all text and
-        causally to the prompt.
+        Text attends to all text; prompt positions to all text and causally to the prompt.
         """
-        cache.reset()
-        text = self.embed_text(phone_ids, bert)
-        audio = self.embed_audio(prompt, 0)
-        n_text, n_audio = text.shape[1], audio.shape[1]
-        total = n_text + n_audio
-        mask = torch.ones(total, total, dtype=torch.bool, device=text.device)
-        mask[:n_text, n_text:] = False
-        mask[n_text:, n_text:] = torch.ones(n_audio, n_audio, dtype=torch.bool, device=text.device).tril()
-        hidden = self._run(torch.cat([text, audio], dim=1), cache, mask)
-        return self.ar_predict_layer(hidden[:, -1])
+        n_text, n_prompt = phone_ids.shape[1], prompt.shape[1]
+        x = torch.cat([self.embed_text(phone_ids, bert),
+                       self.embed_audio(prompt, torch.arange(n_prompt, device=prompt.device))], dim=1)
+        slots = torch.arange(n_text + n_prompt, device=prompt.device).expand(phone_ids.shape[0], -1)
+        text_lengths = torch.full((phone_ids.shape[0],), n_text, dtype=torch.long, device=prompt.device)
+        return self.ar_predict_layer(self.transform(x, slots, kv, text_lengths)[:, -1])
 
-    def step(self, token: torch.Tensor, audio_position: int, cache: KVCache) -> torch.Tensor:
-        """Feed one semantic token [B, 1] at ``audio_position``; returns next-token logits [B, V]."""
-        hidden = self._run(self.embed_audio(token, audio_position), cache, None)
+    def step(self, tokens: torch.Tensor, audio_positions: torch.Tensor, slots: torch.Tensor,
+             kv: KVStore) -> torch.Tensor:
+        """One AR step for every row: token [B, 1] at audio position [B], written at cache slot [B]; logits [B, V]."""
+        hidden = self.transform(self.embed_audio(tokens, audio_positions.unsqueeze(1)), slots.unsqueeze(1), kv)
         return self.ar_predict_layer(hidden[:, -1])

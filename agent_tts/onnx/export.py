@@ -190,8 +190,8 @@ def _check_against_torch(folder: Path, gpt, sovits, sv_model: ERes2NetV2 | None)
     prompt = torch.randint(0, gpt.config.vocab_size - 1, (1, 13), generator=generator)
     with torch.inference_mode():
         cache = gpt.new_cache(64)
-        expected = [gpt.prefill(phone_ids, bert, prompt, cache)]
-        expected.append(gpt.step(torch.tensor([[7]]), 13, cache))
+        expected = [gpt.prefill(phone_ids, bert, prompt, cache.row_view(0, 24))]
+        expected.append(gpt.step(torch.tensor([[7]]), torch.tensor([13]), torch.tensor([24]), cache.view(1, 25)))
     prefill = session("gpt_prefill.onnx").run(None, {"phone_ids": phone_ids.numpy(), "bert": bert.numpy(),
                                                       "prompt": prompt.numpy()})
     layers = gpt.config.num_layers

@@ -1,6 +1,8 @@
 """Torch modules shaped for ONNX export; each wraps a loaded model and shares its weights.
 
-The GPT becomes two graphs with the KV cache as explicit inputs and outputs:
+The GPT becomes two graphs with the KV cache as explicit inputs and outputs,
+both running the model's own prefill and step (`Text2SemanticModel`) with a
+`KVStore` of their own:
 
 * ``GPTPrefillGraph``: phones + BERT + semantic prompt -> last logits, and the
   keys/values of every position (``present_key_{i}`` / ``present_value_{i}``,
@@ -17,53 +19,63 @@ from tensors, never from Python ints, so the graphs hold for every length.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.sovits import SoVITSModel
 from agent_tts.models.speaker_verification import ERes2NetV2
-from agent_tts.models.t2s import SinePositionalEmbedding, Text2SemanticModel, TransformerLayer
-
-
-def sine_positions(positions: torch.Tensor, embedding: SinePositionalEmbedding) -> torch.Tensor:
-    """The sin/cos rows for integer ``positions`` [T] -> [T, D], computed in the graph."""
-    dim = embedding.dim
-    div_term = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * -(math.log(10000.0) / dim))
-    angles = positions.to(torch.float32).unsqueeze(1) * div_term.unsqueeze(0)
-    return torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).reshape(-1, dim)
-
-
-def _attention(layer: TransformerLayer, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-               allowed: torch.Tensor | None) -> torch.Tensor:
-    """Post-norm layer output for queries ``x`` [1, Tq, D] over ``keys``/``values`` [1, Tk, D]."""
-    heads = layer.num_heads
-    batch, t_query, dim = x.shape
-    head_dim = dim // heads
-    q = F.linear(x, layer.self_attn.in_proj_weight[:dim], layer.self_attn.in_proj_bias[:dim])
-    q = q.view(batch, -1, heads, head_dim).transpose(1, 2)
-    k = keys.view(batch, -1, heads, head_dim).transpose(1, 2)
-    v = values.view(batch, -1, heads, head_dim).transpose(1, 2)
-    scores = torch.matmul(q, k.transpose(2, 3)) * (1.0 / math.sqrt(head_dim))
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, -float("inf"))
-    attn = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(batch, -1, dim)
-    x = layer.norm1(x + layer.self_attn.out_proj(attn))
-    return layer.norm2(x + layer.linear2(F.relu(layer.linear1(x))))
-
-
-def _keys_values(layer: TransformerLayer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    dim = x.shape[-1]
-    weight, bias = layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias
-    return F.linear(x, weight[dim:2 * dim], bias[dim:2 * dim]), F.linear(x, weight[2 * dim:], bias[2 * dim:])
+from agent_tts.models.t2s import Text2SemanticModel
 
 
 def cache_names(num_layers: int, prefix: str) -> list[str]:
     """``{prefix}_key_{i}``, ``{prefix}_value_{i}`` for every layer, keys and values interleaved."""
     return [f"{prefix}_{kind}_{index}" for index in range(num_layers) for kind in ("key", "value")]
+
+
+def _position_major(heads: torch.Tensor) -> torch.Tensor:
+    """[1, H, T, head_dim] -> [1, T, H * head_dim], the layout of the runtime's cache buffers."""
+    return heads.transpose(1, 2).flatten(2)
+
+
+def _head_major(positions: torch.Tensor, heads: int) -> torch.Tensor:
+    """[1, T, D] -> [1, H, T, D / H]."""
+    return positions.unflatten(2, (heads, -1)).transpose(1, 2)
+
+
+class _PrefillStore:
+    """The prefill graph's `KVStore`: the pass's own keys are the whole cache, and each layer's are outputs."""
+
+    def __init__(self, positions: torch.Tensor) -> None:
+        self.positions = positions
+        self.present: list[torch.Tensor] = []
+
+    def key_slots(self) -> torch.Tensor:
+        return self.positions
+
+    def update(self, layer: int, slots: torch.Tensor, keys: torch.Tensor,
+               values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.present += [_position_major(keys), _position_major(values)]
+        return keys, values
+
+
+class _StepStore:
+    """The step graph's `KVStore`: the past comes in per layer, this position's keys and values go out."""
+
+    def __init__(self, past: tuple[torch.Tensor, ...], heads: int) -> None:
+        self.past = past
+        self.heads = heads
+        self.new: list[torch.Tensor] = []
+
+    def key_slots(self) -> torch.Tensor:
+        return torch.arange(self.past[0].shape[1] + 1, device=self.past[0].device)
+
+    def update(self, layer: int, slots: torch.Tensor, keys: torch.Tensor,
+               values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.new += [_position_major(keys), _position_major(values)]
+        past_keys, past_values = self.past[2 * layer], self.past[2 * layer + 1]
+        return (torch.cat([_head_major(past_keys, self.heads), keys], dim=2),
+                torch.cat([_head_major(past_values, self.heads), values], dim=2))
 
 
 class GPTPrefillGraph(nn.Module):
@@ -74,24 +86,9 @@ class GPTPrefillGraph(nn.Module):
         self.gpt = gpt
 
     def forward(self, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        gpt = self.gpt
-        n_text = phone_ids.shape[1]
-        text_positions = torch.arange(n_text, device=phone_ids.device)
-        audio_positions = torch.arange(prompt.shape[1], device=prompt.device)
-        text = gpt.ar_text_embedding(phone_ids) + gpt.bert_proj(bert.transpose(1, 2))
-        text = text + gpt.ar_text_position.alpha * sine_positions(text_positions, gpt.ar_text_position)
-        audio = gpt.ar_audio_embedding(prompt)
-        audio = audio + gpt.ar_audio_position.alpha * sine_positions(audio_positions, gpt.ar_audio_position)
-        x = torch.cat([text, audio], dim=1)
-        rows = torch.arange(x.shape[1], device=x.device)
-        # Text attends to text; the prompt to all text and causally to itself.
-        allowed = (rows.unsqueeze(0) < n_text) | (rows.unsqueeze(0) <= rows.unsqueeze(1))
-        cache: list[torch.Tensor] = []
-        for layer in gpt.h.layers:
-            keys, values = _keys_values(layer, x)
-            cache += [keys, values]
-            x = _attention(layer, x, keys, values, allowed)
-        return (gpt.ar_predict_layer(x[:, -1]), *cache)
+        store = _PrefillStore(torch.arange(phone_ids.shape[1] + prompt.shape[1], device=prompt.device))
+        logits = self.gpt.prefill(phone_ids, bert, prompt, store)
+        return (logits, *store.present)
 
 
 class GPTStepGraph(nn.Module):
@@ -102,17 +99,10 @@ class GPTStepGraph(nn.Module):
         self.gpt = gpt
 
     def forward(self, token: torch.Tensor, position: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        gpt = self.gpt
-        x = gpt.ar_audio_embedding(token)
-        x = x + gpt.ar_audio_position.alpha * sine_positions(position, gpt.ar_audio_position)
-        new: list[torch.Tensor] = []
-        for index, layer in enumerate(gpt.h.layers):
-            key, value = _keys_values(layer, x)
-            new += [key, value]
-            keys = torch.cat([past[2 * index], key], dim=1)
-            values = torch.cat([past[2 * index + 1], value], dim=1)
-            x = _attention(layer, x, keys, values, None)
-        return (gpt.ar_predict_layer(x[:, -1]), *new)
+        store = _StepStore(past, self.gpt.config.num_heads)
+        slot = torch.zeros_like(position) + past[0].shape[1]
+        logits = self.gpt.step(token, position, slot, store)
+        return (logits, *store.new)
 
 
 def stretch_linear(hidden: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:

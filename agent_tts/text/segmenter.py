@@ -24,6 +24,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from agent_tts.errors import OptionError
+
 SENTENCE_END_FULLWIDTH = set("。！？")
 CLAUSE_FULLWIDTH = set("，、；：…")
 SENTENCE_END_ASCII = set(".!?")
@@ -63,11 +65,11 @@ class SegmenterOptions:
 
     def __post_init__(self) -> None:
         if min(self.first_min_cjk_chars, self.first_min_words) < 1:
-            raise ValueError("first-unit minimums must be >= 1")
+            raise OptionError("segmenter: first-unit minimums must be at least 1")
         if self.max_cjk_chars < self.first_min_cjk_chars or self.max_words < self.first_min_words:
-            raise ValueError("maximum unit size must be at least the first-unit minimum")
+            raise OptionError("segmenter: the maximum unit size must be at least the first-unit minimum")
         if self.max_chars < max(self.max_cjk_chars, 2 * self.max_words):
-            raise ValueError("max_chars must allow a unit of max_cjk_chars or max_words")
+            raise OptionError("segmenter: max_chars must allow a unit of max_cjk_chars or max_words")
 
 
 class _Boundary(Enum):

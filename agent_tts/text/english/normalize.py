@@ -55,10 +55,20 @@ _AM_PM_TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\s*([AaPp])\.?\s*[Mm]\b\.
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
 _AM_PM = re.compile(r"\b([AaPp])\.[Mm]\.")
 _PHONE = re.compile(r"(?<![\d.,])(?:\(?(\d{3})\)?[-. ])?(\d{3})-(\d{4})(?![\d])")
+# Digits after these words identify something and are read one by one: "code 483920", "card ending in 4321".
+_CODE = re.compile(
+    r"\b((?:verification |security |confirmation |promo |access )?codes?|PIN|passcode|"
+    r"(?:order|account|tracking|confirmation|reference|ticket|case|booking|member|membership|policy|invoice|"
+    r"serial|transaction) (?:number|no\.?|ID)|ending (?:in|with))(\s+(?:is|was|are)\s+|\s*:\s*|\s+)(\d{3,})\b", re.I)
+_RANGE = re.compile(r"(?<![\d.,:-])(\d+)\s?[-–~]\s?(\d+)(?!\d|[.,:-]\d)(?=\s*(?:[A-Za-z%]|$))")
+_VERSION = re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?!\d|\.\d)")
+_MONTH_DAY = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)"
+                        r"\s+(\d{1,2})\b(?!:)")
 _MONEY = re.compile(r"([$£€¥])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?!\d)(?:\s?(million|billion|thousand|trillion)\b)?")
 _PERCENT = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s?%")
 _MEASURE = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(" + _UNIT_PATTERN + r")(?![A-Za-z])")
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.I)
+_ROUND_THE_CLOCK = re.compile(r"\b24/7\b")
 _FRACTION = re.compile(r"(?<![\d/])(\d+)/(\d+)(?![\d/])")
 _DECIMAL = re.compile(r"(?<![\d.])(\d[\d,]*)?\.(\d+)(?![\d.])")
 _NEGATIVE = re.compile(r"(?:(?<=\s)|^)-(?=\d)")
@@ -169,12 +179,17 @@ def verbalize(text: str) -> str:
     text = _PHONE.sub(lambda m: ", ".join(digits(group) for group in m.groups() if group), text)
     text = _NEGATIVE.sub("negative ", text)
     text = re.sub(r"#(?=\d)", "number ", text)
+    text = _CODE.sub(lambda m: m[1] + m[2] + digits(m[3]), text)
+    text = _MONTH_DAY.sub(lambda m: f"{m[1]} {ordinal(int(m[2]))}", text)
+    text = _VERSION.sub(lambda m: " point ".join(_number_words(part) for part in m[0].split(".")), text)
+    text = _RANGE.sub(lambda m: f"{m[1]} to {m[2]}", text)
     text = _MONEY.sub(_read_money, text)
     text = _PERCENT.sub(lambda m: ("negative " if m.group(1).startswith("-") else "")
                         + (_read_decimal_text(m.group(1).lstrip("-")) if "." in m.group(1) else _number_words(m.group(1).lstrip("-")))
                         + " percent", text)
     text = _MEASURE.sub(_read_measure, text)
     text = _ORDINAL.sub(lambda m: ordinal(int(m.group(1))), text)
+    text = _ROUND_THE_CLOCK.sub("twenty-four seven", text)
     text = _FRACTION.sub(_read_fraction, text)
     text = _DECIMAL.sub(lambda m: _read_decimal_text((m.group(1) or "") + "." + m.group(2)), text)
     text = _GROUPED.sub(lambda m: _number_words(m.group(0)), text)

@@ -1,0 +1,219 @@
+"""The AR decoding of several units at once: one prefill per row, then one batched step for all rows.
+
+`BatchDecoder` holds a multi-row KV cache and the rows decoding in it. `add`
+prefills a request into a free row and samples its first token; `step`
+advances the rows it is given by one token in a single call of the model's
+step, each row with its own sampling options, random generator, "seen
+tokens" mask and stopping rules; `remove` frees a row. Rows join and leave
+between any two steps. The rows in use are kept at the front of the cache (a
+leaving row's place is taken by the last one), so a step works on a plain
+slice of the cache. Rows of the batch that are not stepped (their consumer
+is behind) ride along with a dummy token that writes only to their next free
+slot, which their next real step overwrites.
+
+This is the only AR loop: `generate_semantic_tokens` drives a one-row
+decoder inline, the scheduler (`scheduler.py`) drives a many-row one on its
+thread. A token costs one device-to-host read per step for the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from agent_tts.engine.cancel import CancelFlag
+from agent_tts.engine.sampling import SamplingOptions, mark_seen, sample_tokens
+from agent_tts.models.t2s import KVCache, Text2SemanticModel
+
+LogitsHook = Callable[[int, torch.Tensor], None]
+CACHE_GRANULE = 256  # positions: the cache grows in whole granules
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Stopping rules around the sampler."""
+
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    max_tokens: int = 1500
+    """At most this many tokens."""
+    min_tokens: int = 11
+    """EOS is impossible for the first steps, so a unit never ends before 0.4 s of audio (the reference masks it
+    for 11 steps)."""
+    suppress_eos: bool = False
+    """Never stop at EOS: generate exactly max_tokens (benchmarks, parity)."""
+
+
+@dataclass
+class ARRequest:
+    """One unit to decode: the reference's and the unit's phones [N] with BERT features [1024, N], the reference's
+    semantic codes [P], stopping rules, the row's random generator, its cancel flag and an optional logits hook."""
+
+    phone_ids: torch.Tensor
+    bert: torch.Tensor
+    prompt: torch.Tensor
+    options: DecodeOptions = field(default_factory=DecodeOptions)
+    generator: torch.Generator | None = None
+    cancel: CancelFlag | None = None
+    on_logits: LogitsHook | None = None
+
+    @property
+    def positions_needed(self) -> int:
+        """Cache positions the unit can fill: its phones, the prompt and every token it may make."""
+        return self.phone_ids.shape[0] + self.prompt.shape[0] + self.options.max_tokens
+
+    def may_begin(self, kind: str) -> bool:
+        """Whether the next piece of work may start (checked immediately before it)."""
+        return self.cancel is None or self.cancel.try_begin(kind)
+
+
+@dataclass(eq=False)
+class ARRow:
+    """A request being decoded: its place in the batch, its tokens so far, and whether it has ended."""
+
+    request: ARRequest
+    index: int
+    tokens: list[int] = field(default_factory=list)
+    finished: bool = False
+    steps: int = 0  # model steps computed for this row (its prefill not counted)
+
+    @property
+    def audio_length(self) -> int:
+        """Semantic tokens before the next one: the prompt and this row's tokens."""
+        return self.request.prompt.shape[0] + len(self.tokens)
+
+
+class StepRunner(Protocol):
+    """Runs the model's step over the first ``rows`` rows of a cache: tokens, audio positions, slots [rows] ->
+    logits [rows, V], of which the rows listed in ``stepping`` matter (the others ride along). The eager runner
+    attends over the filled prefix; a CUDA-graph runner over the whole cache; ONNX Runtime's steps the rows
+    listed, one at a time."""
+
+    def __call__(self, cache: KVCache, rows: int, tokens: torch.Tensor, positions: torch.Tensor,
+                 slots: torch.Tensor, stepping: list[int]) -> torch.Tensor: ...
+
+
+class EagerStep:
+    """The model's step as it is, attending over the slots filled so far (the least work; shapes vary)."""
+
+    def __init__(self, gpt: Text2SemanticModel) -> None:
+        self.gpt = gpt
+
+    def __call__(self, cache: KVCache, rows: int, tokens: torch.Tensor, positions: torch.Tensor,
+                 slots: torch.Tensor, stepping: list[int]) -> torch.Tensor:
+        kv_len = max(cache.lengths[:rows]) + 1
+        return self.gpt.step(tokens.unsqueeze(1), positions, slots, cache.view(rows, kv_len))
+
+
+def default_step_runner(gpt) -> StepRunner:
+    """The model's step as it is, or the runner a backend brings (`make_step_runner`, ONNX Runtime's)."""
+    make = getattr(gpt, "make_step_runner", None)
+    return make() if make is not None else EagerStep(gpt)
+
+
+class BatchDecoder:
+    """Several units decoding at once over one KV cache (see the module docstring)."""
+
+    @torch.inference_mode()
+    def __init__(self, gpt: Text2SemanticModel, runner: StepRunner | None = None, rows: int = 1,
+                 max_len: int = CACHE_GRANULE) -> None:
+        self.gpt = gpt
+        self.runner = runner or default_step_runner(gpt)
+        self.cache = gpt.new_cache(_granules(max_len), rows)
+        self._device = getattr(self.cache, "k", torch.empty(0)).device  # ONNX Runtime's caches: the CPU
+        self.rows: list[ARRow] = []
+        self.eos = gpt.config.eos
+        self.seen = torch.zeros(rows, gpt.config.vocab_size, dtype=torch.bool, device=self.device)
+        self.steps = 0  # batched steps run
+
+    @property
+    def device(self) -> torch.device:
+        """Where the decoder's own tensors (tokens, masks, sampling) live."""
+        return self._device
+
+    def _make_room(self, positions: int) -> None:
+        rows = len(self.rows) + 1
+        if positions > self.cache.max_len or rows > self.cache.rows:
+            self.cache = self.cache.resized(_granules(positions), max(rows, 2 * self.cache.rows))
+        if self.seen.shape[0] < self.cache.rows:
+            seen = torch.zeros(self.cache.rows, self.seen.shape[1], dtype=torch.bool, device=self.seen.device)
+            seen[: self.seen.shape[0]] = self.seen
+            self.seen = seen
+
+    @torch.inference_mode()
+    def add(self, request: ARRequest) -> ARRow | None:
+        """Prefill `request` into a new row and sample its first token (None if it was cancelled first)."""
+        if not request.may_begin("prefill"):
+            return None
+        self._make_room(request.positions_needed)
+        row = ARRow(request, len(self.rows))
+        self.rows.append(row)
+        length = request.phone_ids.shape[0] + request.prompt.shape[0]
+        kv = self.cache.row_view(row.index, length)
+        logits = self.gpt.prefill(request.phone_ids[None].to(self.device), request.bert[None].to(self.device),
+                                  request.prompt[None].to(self.device), kv)
+        self.cache.lengths[row.index] = length
+        self.seen[row.index] = False
+        mark_seen(self.seen[row.index: row.index + 1], request.prompt[None].to(self.device))
+        self._sample([row], logits)
+        return row
+
+    @torch.inference_mode()
+    def step(self, rows: list[ARRow]) -> None:
+        """Advance each of `rows` (all unfinished, all in this batch) by one token; the others ride along."""
+        if not rows:
+            return
+        width = max(row.index for row in rows) + 1
+        tokens = torch.zeros(width, dtype=torch.long)
+        positions = torch.zeros(width, dtype=torch.long)
+        slots = torch.tensor(self.cache.lengths[:width], dtype=torch.long)
+        for row in rows:
+            tokens[row.index] = row.tokens[-1]
+            positions[row.index] = row.audio_length - 1
+        logits = self.runner(self.cache, width, tokens.to(self.device), positions.to(self.device),
+                             slots.to(self.device), [row.index for row in rows])
+        self.steps += 1
+        for row in rows:
+            self.cache.lengths[row.index] += 1
+            row.steps += 1
+        self._sample(rows, logits[torch.tensor([row.index for row in rows], device=self.device)])
+
+    def _sample(self, rows: list[ARRow], logits: torch.Tensor) -> None:
+        """Sample each row's next token from its logits [len(rows), V]; rows that end are marked finished."""
+        for position, row in enumerate(rows):
+            if row.request.on_logits is not None:
+                row.request.on_logits(len(row.tokens), logits[position: position + 1])
+        logits = logits.float().clone()  # the hook may keep the raw logits
+        no_eos = torch.tensor([row.request.options.suppress_eos or len(row.tokens) < row.request.options.min_tokens
+                               for row in rows], device=logits.device)
+        logits[:, self.eos] = torch.where(no_eos, -float("inf"), logits[:, self.eos])
+        index = torch.tensor([row.index for row in rows], device=logits.device)
+        seen = self.seen[index]
+        token, best = sample_tokens(logits, seen, [row.request.options.sampling for row in rows],
+                                    [row.request.generator for row in rows])
+        ended = (token == self.eos) | (best == self.eos)
+        self.seen[index] = seen.scatter(1, token.unsqueeze(1), True)
+        for row, (token_id, eos) in zip(rows, torch.stack([token, ended.long()], dim=1).tolist()):
+            if eos:
+                row.finished = True
+                continue
+            row.tokens.append(token_id)
+            if len(row.tokens) >= row.request.options.max_tokens:
+                row.finished = True
+
+    @torch.inference_mode()
+    def remove(self, row: ARRow) -> None:
+        """Free `row`'s place; the last row moves into it."""
+        last = self.rows.pop()
+        if last is not row:
+            self.cache.move_row(last.index, row.index)
+            self.seen[row.index] = self.seen[last.index]
+            last.index = row.index
+            self.rows[row.index] = last
+        self.cache.lengths[len(self.rows)] = 0
+
+
+def _granules(positions: int) -> int:
+    return -(-positions // CACHE_GRANULE) * CACHE_GRANULE

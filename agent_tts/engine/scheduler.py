@@ -1,0 +1,232 @@
+"""Continuous batching: one scheduler per loaded GPT runs the AR steps of every stream's current unit as one batch.
+
+A stream's worker thread submits each unit (`ARScheduler.submit`) and reads
+its tokens as they come (`ScheduledUnit.tokens()`), doing everything else
+(frontend, BERT, SoVITS decoding, delivery) itself. The scheduler's thread
+loops: drop the units that ended or were cancelled, prefill at most one
+newcomer, then run one batched step for every unit that has room for more
+tokens. So a newcomer waits for at most one step plus the prefills of those
+queued before it, never behind other streams' long units; the prefills of a
+burst of newcomers are interleaved with the steps of the others.
+
+Each unit keeps its own sampling options, generator and stopping rules (the
+`BatchDecoder` row), and its own backpressure: a unit whose consumer has not
+taken `max_ahead` tokens yet is left out of the step until it does, which
+pauses that stream only. A cancel (the unit's `CancelFlag`) is checked under
+the flag's lock immediately before every step and prefill, so no step of a
+cancelled unit starts once `set()` has returned.
+
+The scheduler's `Admission` bounds the streams of its GPT (see
+`admission.py`). Voices that share a GPT module share its scheduler
+(`scheduler_for`), so their streams share the batch and its limits, each row
+with its own reference prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from agent_tts.engine.ar_batch import ARRequest, ARRow, BatchDecoder, StepRunner
+from agent_tts.engine.cancel import CancelFlag
+from agent_tts.engine.admission import Admission
+from agent_tts.errors import AgentTTSError
+from agent_tts.models.t2s import Text2SemanticModel
+
+logger = logging.getLogger(__name__)
+
+IDLE_EXIT_SECONDS = 2.0  # the scheduler thread ends after this long with nothing to do (and restarts on demand)
+
+
+@dataclass(eq=False)
+class ScheduledUnit:
+    """One unit's tokens as the scheduler makes them; its worker thread reads them with `tokens()`."""
+
+    request: ARRequest
+    max_ahead: int
+    scheduler: "ARScheduler"
+    submitted: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    row: ARRow | None = None
+    buffer: deque[int] = field(default_factory=deque)
+    done: bool = False
+    closed: bool = False
+    error: BaseException | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.request.cancel is not None and self.request.cancel.is_set()
+
+    @property
+    def wants_step(self) -> bool:
+        return (self.row is not None and not self.done and not self.closed and not self.cancelled
+                and len(self.buffer) < self.max_ahead)
+
+    def tokens(self) -> Iterator[int]:
+        """The unit's tokens in order, blocking until each exists; ends at EOS, the token budget, or a cancel."""
+        condition = self.scheduler.condition
+        while True:
+            with condition:
+                while not self.buffer and not self.done and not self.cancelled and self.error is None:
+                    condition.wait()
+                if self.error is not None:
+                    raise self.error
+                if self.cancelled:
+                    return
+                ready = list(self.buffer)
+                self.buffer.clear()
+                if not ready and self.done:
+                    return
+                condition.notify_all()  # room for more: the scheduler may step this unit again
+            yield from ready
+
+    def close(self) -> None:
+        """The worker is done with this unit (it ended, or a guard stopped it): the scheduler drops its row."""
+        with self.scheduler.condition:
+            self.closed = True
+            self.scheduler.condition.notify_all()
+
+
+class ARScheduler:
+    """Runs the AR steps of every submitted unit of one GPT as one batch, on its own thread (see the module)."""
+
+    def __init__(self, gpt: Text2SemanticModel, runner: StepRunner | None = None,
+                 admission: Admission | None = None) -> None:
+        self.gpt = gpt
+        self.decoder = BatchDecoder(gpt, runner)
+        self.admission = admission or Admission()
+        self.condition = threading.Condition()
+        self._waiting: deque[ScheduledUnit] = deque()
+        self._running: list[ScheduledUnit] = []
+        self._thread: threading.Thread | None = None
+        self.batch_sizes: deque[int] = deque(maxlen=10_000)  # rows per batched step, most recent last
+
+    @property
+    def active_units(self) -> int:
+        with self.condition:
+            return len(self._running) + len(self._waiting)
+
+    def submit(self, request: ARRequest, max_ahead: int) -> ScheduledUnit:
+        """Queue `request` for decoding; its tokens come through the returned unit."""
+        unit = ScheduledUnit(request, max(1, max_ahead), self)
+        if request.cancel is not None:
+            request.cancel.add_listener(self._wake)
+        with self.condition:
+            self._waiting.append(unit)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="agent-tts-scheduler", daemon=True)
+                self._thread.start()
+            self.condition.notify_all()
+        return unit
+
+    def _wake(self) -> None:
+        with self.condition:
+            self.condition.notify_all()
+
+    # -- the scheduler thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self.condition:
+                ended = [unit for unit in self._running if unit.done or unit.closed or unit.cancelled]
+                for unit in ended:
+                    self._running.remove(unit)
+                while self._waiting and (self._waiting[0].closed or self._waiting[0].cancelled):
+                    self._finish(self._waiting.popleft())
+                newcomer = self._waiting.popleft() if self._waiting else None
+                stepping = [unit for unit in self._running if unit.wants_step]
+                if not ended and newcomer is None and not stepping:
+                    if self._running:  # every unit waits for its consumer: wait for room, a close or a cancel
+                        self.condition.wait()
+                    elif not self.condition.wait(IDLE_EXIT_SECONDS) and not self._waiting:
+                        self._thread = None
+                        return
+                    continue
+            try:
+                for unit in ended:
+                    self._release_row(unit)
+                if newcomer is not None:
+                    self._prefill(newcomer)
+                self._step([unit for unit in stepping if unit.request.may_begin("ar_step")])
+            except Exception as exc:  # noqa: BLE001 - every unit in flight gets the error; the batch starts over
+                logger.exception("the AR scheduler failed")
+                self._fail_all(exc, newcomer)
+
+    def _prefill(self, unit: ScheduledUnit) -> None:
+        row = self.decoder.add(unit.request)
+        with self.condition:
+            if row is None:  # cancelled before its prefill
+                self._finish(unit)
+                return
+            unit.row = row
+            unit.first_token_at = time.perf_counter()
+            self._running.append(unit)
+            self._deliver(unit)
+
+    def _step(self, units: list[ScheduledUnit]) -> None:
+        if not units:
+            return
+        self.decoder.step([unit.row for unit in units])
+        self.batch_sizes.append(len(units))
+        with self.condition:
+            for unit in units:
+                self._deliver(unit)
+
+    def _deliver(self, unit: ScheduledUnit) -> None:
+        """Hand the row's newest token to the unit (under the condition)."""
+        row = unit.row
+        if len(row.tokens) > row.steps:
+            unit.buffer.append(row.tokens[-1])
+        if row.finished:
+            unit.done = True
+        self.condition.notify_all()
+
+    def _release_row(self, unit: ScheduledUnit) -> None:
+        if unit.row is not None:
+            self.decoder.remove(unit.row)
+            unit.row = None
+        with self.condition:
+            self._finish(unit)
+
+    def _finish(self, unit: ScheduledUnit) -> None:
+        unit.done = True
+        if unit.request.cancel is not None:
+            unit.request.cancel.remove_listener(self._wake)
+        self.condition.notify_all()
+
+    def _fail_all(self, error: Exception, newcomer: ScheduledUnit | None) -> None:
+        wrapped = AgentTTSError(f"AR decoding failed: {type(error).__name__}: {error}")
+        wrapped.__cause__ = error
+        with self.condition:
+            units = self._running + ([newcomer] if newcomer is not None else [])
+            self._running = []
+        for unit in units:
+            if unit.row is not None:
+                try:
+                    self.decoder.remove(unit.row)
+                except Exception:  # noqa: BLE001 - the decoder starts over below
+                    pass
+                unit.row = None
+        self.decoder = BatchDecoder(self.gpt, self.decoder.runner)
+        with self.condition:
+            for unit in units:
+                unit.error = wrapped
+                self._finish(unit)
+
+
+_SCHEDULERS: "weakref.WeakKeyDictionary[object, ARScheduler]" = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def scheduler_for(gpt: Text2SemanticModel, make: Callable[[], ARScheduler] | None = None) -> ARScheduler:
+    """The one scheduler of this GPT module (made on first use), shared by every voice and stream using it."""
+    with _REGISTRY_LOCK:
+        scheduler = _SCHEDULERS.get(gpt)
+        if scheduler is None:
+            scheduler = _SCHEDULERS[gpt] = make() if make is not None else ARScheduler(gpt)
+        return scheduler

@@ -1,0 +1,109 @@
+"""Many conversations on one engine: concurrent streams share one batched AR step without hearing each other.
+
+On the fixture voice (tiny random-weight models in the official formats) and a second voice made from the same
+GPT file with another reference clip, so both voices' streams share one scheduler and one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import soundfile
+
+from agent_tts.engine.scheduler import scheduler_for
+from agent_tts.engine.synthesizer import Synthesizer
+from agent_tts.errors import EngineBusyError
+from agent_tts.parity import snr_db
+from agent_tts.voice import Voice
+from engine_support import write_fixture_voice
+
+TEXTS = ["Your order shipped on Monday.", "您好，您的订单已经发货了。", "The refund takes three days.",
+         "请问还有什么可以帮您？", "Thanks for calling, goodbye.", "我们明天早上八点见面。",
+         "Please hold while I check.", "今天天气很好，我们去公园吧！"]
+GREEDY = dict(top_k=1, fixed_tokens_per_phone=2.0)
+
+
+@pytest.fixture(scope="module")
+def voices(gsv_v2_fixture, tmp_path_factory) -> list[Voice]:
+    folder = tmp_path_factory.mktemp("voices")
+    clip, rate = soundfile.read(gsv_v2_fixture / "ref" / "ref.wav", dtype="float32")
+    soundfile.write(folder / "reversed.wav", clip[::-1].copy(), rate)  # another speaker, as far as the model knows
+    second = write_fixture_voice(gsv_v2_fixture, folder, name="second")
+    second.write_text(second.read_text().replace(str(gsv_v2_fixture / "ref" / "ref.wav"), str(folder / "reversed.wav")))
+    return [Voice.load(write_fixture_voice(gsv_v2_fixture, folder)), Voice.load(second)]
+
+
+async def _speak(synthesizer: Synthesizer, text: str, **options) -> tuple[list[int], np.ndarray]:
+    tokens, pcm = [], []
+    async for chunk in synthesizer.stream(text, **options):
+        tokens += chunk.semantic_tokens
+        pcm.append(chunk.pcm)
+    return tokens, np.concatenate(pcm)
+
+
+def test_voices_of_one_gpt_file_share_the_model_and_its_scheduler(voices):
+    first, second = voices
+    assert first.gpt is second.gpt and not np.array_equal(first.ge.numpy(), second.ge.numpy())
+    assert Synthesizer(first).scheduler is Synthesizer(second).scheduler is scheduler_for(first.gpt)
+
+
+async def test_eight_concurrent_streams_of_two_voices_each_sound_as_alone(voices):
+    streams = [(voices[index % 2], text, dict(GREEDY, seed=10 + index)) for index, text in enumerate(TEXTS)]
+    alone = [await _speak(Synthesizer(voice), text, **options) for voice, text, options in streams]
+    scheduler = scheduler_for(voices[0].gpt)
+    scheduler.batch_sizes.clear()
+    together = await asyncio.gather(*(_speak(Synthesizer(voice), text, **options) for voice, text, options in streams))
+    assert max(scheduler.batch_sizes) >= 4  # the streams really shared steps
+    for (solo_tokens, solo_pcm), (tokens, pcm) in zip(alone, together):
+        assert tokens == solo_tokens and len(tokens) > 20
+        assert len(pcm) == len(solo_pcm) and snr_db(pcm, solo_pcm) >= 40
+
+
+async def test_sampled_streams_with_seeds_are_the_same_in_a_batch(voices):
+    options = [dict(seed=seed, top_k=20, temperature=1.2, fixed_tokens_per_phone=2.0) for seed in (1, 2, 3)]
+    alone = [await _speak(Synthesizer(voices[0]), TEXTS[0], **o) for o in options]
+    together = await asyncio.gather(*(_speak(Synthesizer(voices[0]), TEXTS[0], **o) for o in options))
+    assert [tokens for tokens, _ in together] == [tokens for tokens, _ in alone]
+    assert alone[0][0] != alone[1][0]  # the seeds matter
+
+
+async def test_a_stream_cancelled_mid_batch_leaves_the_others_and_a_newcomer_is_as_alone(voices):
+    voice = voices[0]
+    long_text = "This answer is long enough to be interrupted after its first chunk of audio arrives."
+    alone = [await _speak(Synthesizer(voice), text, **GREEDY, seed=5) for text in TEXTS[:3]]
+    synthesizer = Synthesizer(voice)
+    cut = synthesizer.stream(long_text, **GREEDY, seed=9)
+    keep = [asyncio.create_task(_speak(Synthesizer(voice), text, **GREEDY, seed=5)) for text in TEXTS[:2]]
+    await cut.__anext__()
+    newcomer = asyncio.create_task(_speak(Synthesizer(voice), TEXTS[2], **GREEDY, seed=5))  # joins a running batch
+    await cut.aclose()
+    results = await asyncio.gather(*keep, newcomer)
+    assert [tokens for tokens, _ in results] == [tokens for tokens, _ in alone]
+    assert synthesizer.steps_after_cancel == 0 and synthesizer.decodes_after_cancel == 0
+
+
+async def test_streams_beyond_the_limit_wait_in_order_and_a_full_queue_is_a_clear_error(voices):
+    voice = voices[0]
+    synthesizer = Synthesizer(voice, max_streams=1, max_waiting=1)
+    try:
+        order: list[str] = []
+
+        async def speak(name: str, text: str) -> None:
+            async for chunk in synthesizer.stream(text, **GREEDY, seed=1):
+                if chunk.first and chunk.unit_index == 0:
+                    order.append(name)
+
+        first = asyncio.create_task(speak("first", TEXTS[0]))
+        while not order:
+            await asyncio.sleep(0.01)
+        second = asyncio.create_task(speak("second", TEXTS[1]))  # waits for the seat
+        while synthesizer.admission.waiting == 0:
+            await asyncio.sleep(0.01)
+        with pytest.raises(EngineBusyError, match="^busy: 1 streams active, 1 waiting"):
+            await speak("third", TEXTS[2])
+        await asyncio.gather(first, second)
+        assert order == ["first", "second"]
+    finally:
+        synthesizer.admission.max_streams = synthesizer.admission.max_waiting = None  # shared by the module's voices
