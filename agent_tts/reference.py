@@ -43,7 +43,7 @@ from agent_tts.text.frontend import TextFrontend
 from agent_tts.text.phonemes import Phonemes
 
 if TYPE_CHECKING:
-    from agent_tts.models.pretrained import HubertFeatureExtractor
+    from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
     from agent_tts.models.speaker_verification import ERes2NetV2
     from agent_tts.voice import VoiceSpec
 
@@ -167,9 +167,10 @@ class ReferenceFeatures:
     ref_bert: torch.Tensor                    # [1024, n_ref_phones]
 
 
-def derive_reference_features(spec: VoiceSpec, encoders: ReferenceEncoders, bert, frontend: TextFrontend,
-                              config: SoVITSConfig, device: torch.device | str = "cpu") -> ReferenceFeatures:
-    """Every reference fact of a voice through one backend's encoders and BERT."""
+def derive_reference_features(spec: VoiceSpec, encoders: ReferenceEncoders, bert: BertFeatureExtractor,
+                              frontend: TextFrontend, config: SoVITSConfig,
+                              device: torch.device | str = "cpu") -> ReferenceFeatures:
+    """Every reference fact of a voice through one backend's encoders and BERT (torch's, or its ONNX counterpart)."""
     with torch.inference_mode():
         prompt_codes = encoders.prompt_codes(checked_prompt_waveform(spec.ref_audio, config.sampling_rate))
         clips = tuple(clip_speaker(path, encoders, config) for path in (spec.ref_audio, *spec.aux_ref_audio))
