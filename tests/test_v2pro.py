@@ -255,3 +255,17 @@ async def test_the_pipecat_service_speaks_a_v2pro_voice_file(gsv_v2pro_fixture, 
                              start_timeout=30)
     pcm = np.frombuffer(b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame)), np.int16)
     assert len(pcm) > 0.5 * 24000 and np.abs(pcm).max() > 0
+
+
+def test_voices_add_registers_a_v2pro_voice_with_an_auxiliary_clip(gsv_v2pro_fixture, tmp_path, monkeypatch, capsys):
+    from agent_tts.cli.main import main
+
+    monkeypatch.setenv("AGENT_TTS_HOME", str(tmp_path / "home"))
+    spec = _fixture_spec(gsv_v2pro_fixture)
+    assert main(["voices", "add", "pro", "--gpt", str(spec.gpt), "--sovits", str(spec.sovits), "--ref",
+                 str(spec.ref_audio), "--aux-ref", str(gsv_v2pro_fixture / "ref" / "ref_48k.wav"), "--ref-text",
+                 spec.ref_text, "--ref-language", "zh", "--pretrained", str(gsv_v2pro_fixture / "pretrained")]) == 0
+    assert "added voice 'pro'" in capsys.readouterr().out
+    registered = VoiceSpec.by_name("pro")
+    assert registered.aux_ref_audio == ((gsv_v2pro_fixture / "ref" / "ref_48k.wav").resolve(),)
+    assert registered.sv == (gsv_v2pro_fixture / SV_FILE).resolve()
