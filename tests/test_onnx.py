@@ -164,7 +164,7 @@ def test_a_changed_source_file_makes_the_export_stale(spec, export_dir, tmp_path
         Voice.load(moved, backend="onnx", onnx_dir=export_dir)
     with pytest.raises(StaleExportError, match="no ONNX export here.*agent-tts export-onnx"):
         Voice.load(spec, backend="onnx", onnx_dir=tmp_path / "nothing")
-    assert set(voice_sources(spec)) == {"gpt", "sovits", "hubert", "bert"}
+    assert set(voice_sources(spec, "v2")) == {"gpt", "sovits", "hubert", "bert"}
 
 
 def test_a_graph_from_another_export_is_refused(spec, export_dir, tmp_path):

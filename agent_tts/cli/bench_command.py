@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent_tts.cli.bench_voice import bench_voice_toml, say
+from agent_tts.cli.bench_voice import bench_voice_tomls, say
 from agent_tts.cli.engine_arguments import add_device_argument
 
 SENTENCE = "今天天气很好，我们一起去公园散步，好吗？"
@@ -34,6 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", type=int, default=20, help="first-audio runs per case and path (default 20)")
     parser.add_argument("--full-runs", type=int, default=2, help="complete runs per case and path for RTF (default 2)")
     parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
+    parser.add_argument("--versions", nargs="+", choices=("v2", "v2Pro", "v2ProPlus"), default=["v2"],
+                        help="random real-size voices of these SoVITS versions, measured in the same run (they share "
+                        "the GPT; v2Pro adds the speaker-verification model, run once per reference clip, and "
+                        "v2ProPlus a wider decoder)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
                         help="fp16: the GPT in half precision (torch backend, CUDA only); int8: dynamic int8 linear "
                         "weights for the GPT and BERT (torch backend, CPU only)")
@@ -108,7 +112,7 @@ def _load_voice(toml: Path, backend: str, args: argparse.Namespace, scratch: Pat
 
         started = time.perf_counter()
         say("exporting the voice to ONNX ...")
-        export_dir = export_voice(VoiceSpec.from_toml(toml), scratch / "onnx", StepBar())
+        export_dir = export_voice(VoiceSpec.from_toml(toml), scratch / "onnx" / toml.stem, StepBar())
         say(f"  done in {time.perf_counter() - started:.1f} s")
         return Voice.load(toml, device=args.device, backend="onnx", onnx_dir=export_dir)
     return Voice.load(toml, device=args.device, precision=args.precision)
@@ -168,21 +172,27 @@ def run(args: argparse.Namespace) -> int:
         plans = [ChunkPlan(first_tokens=n) for n in args.first_chunk_tokens or [ChunkPlan().first_tokens]]
     except ValueError as exc:
         raise AgentTTSError(f"--first-chunk-tokens: {exc}") from exc
-    synthesizers = {}
+    if args.voice and args.versions != ["v2"]:
+        raise AgentTTSError("--versions chooses the random-weight voices; --voice names one voice (of its own version)")
+    versions = tuple(dict.fromkeys(args.versions))
+    synthesizers, loaded = {}, {}
     with tempfile.TemporaryDirectory(prefix="agent-tts-bench-") as tmp:
-        toml = bench_voice_toml(args.voice, Path(tmp))
-        for backend in backends:
-            started = time.perf_counter()
-            voice = _load_voice(toml, backend, args, Path(tmp))
-            say(f"{backend}: voice loaded in {time.perf_counter() - started:.1f} s")
-            voice.frontend.warm_up()
-            synthesizers[backend] = Synthesizer(voice)
-            asyncio.run(_stream_full(synthesizers[backend], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
+        tomls = bench_voice_tomls(args.voice, Path(tmp), versions)
+        for toml in tomls.values():
+            for backend in backends:
+                started = time.perf_counter()
+                voice = _load_voice(toml, backend, args, Path(tmp))
+                load_s = time.perf_counter() - started
+                label = backend if len(tomls) == 1 else f"{backend} {voice.version}"
+                say(f"{label}: voice loaded in {load_s:.1f} s")
+                voice.frontend.warm_up()
+                synthesizers[label] = Synthesizer(voice)
+                loaded[label] = {"voice_version": voice.version, "load_s": load_s,
+                                 "precision": args.precision if backend == "torch" else "fp32"}
+                asyncio.run(_stream_full(synthesizers[label], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
 
     figures: dict = {"device": args.device, "torch": torch.__version__, "tokens_per_phone": TOKENS_PER_PHONE,
-                     "machine": _machine(args.device), "backends": {}}
-    for backend in backends:
-        figures["backends"][backend] = {"precision": args.precision if backend == "torch" else "fp32"}
+                     "machine": _machine(args.device), "backends": loaded}
     if args.device == "cpu":
         figures["cpu_rates_before"] = _cpu_rates()
     for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
@@ -229,7 +239,8 @@ def _print(figures: dict) -> None:
               f"{after['read_gb_per_s']:.1f} GB/s (compare with agent-tts bench-floor)")
     backends = figures["backends"]
     for backend, runs in backends.items():
-        print(f"backend {backend} ({runs['precision']}):")
+        print(f"backend {backend} ({runs['precision']}; {runs['voice_version']} voice, loaded in "
+              f"{runs['load_s']:.1f} s):")
         for name in ("sentence_20_chars", "paragraph_3_sentences"):
             case = runs[name]
             s, w = case["streaming"], case["whole"]

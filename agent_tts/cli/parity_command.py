@@ -11,10 +11,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "parity",
         help="check agent-tts against a GPT-SoVITS reference fixture",
-        description="Load a fixture folder (models/, pretrained/, ref/, golden/, manifest.json) with "
-        "agent-tts's own code, recompute every golden array and compare it with its tolerance.",
+        description="Load a fixture folder (models/, pretrained/, ref/, golden/, and manifest.json at the root or in "
+        "golden/; v2, v2Pro or v2ProPlus models) with agent-tts's own code, recompute every golden array and compare "
+        "it with its tolerance.",
     )
-    parser.add_argument("fixture_dir", help="fixture folder, e.g. ../shared/fixtures/gsv-v2")
+    parser.add_argument("fixture_dir", help="fixture folder, e.g. ../shared/fixtures/gsv-v2 or gsv-v2pro-tiny")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                         help="onnx: export the fixture's voice and check the ONNX graphs against torch and the golden "
                         "arrays (logits 1e-3, first 60 greedy tokens exact, waveforms SNR >= 40 dB)")
