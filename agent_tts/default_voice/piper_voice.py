@@ -71,6 +71,8 @@ class PiperVoice:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
+        # Idle worker threads sleep instead of spinning: the sound device's callback shares these cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model, self._has_durations = _with_durations_output(model_path)
         self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
