@@ -5,14 +5,14 @@ dollars", "2024年" "二零二四年"), but word timing is reported in the words
 the text it was given, so a framework can match them against what the LLM
 wrote. `unit_words(text, spoken)` maps the two: the unit's text is cut into
 words (runs of non-space characters; each CJK character is a word of its own;
-a run without a letter or digit, such as a dash or an emoji, joins the word
-before it), the spoken words (each with the index of its first phone) are
+marks touching a word belong to it; a run without a letter or digit on its
+own, such as an emoji, is no word), the spoken words (each with the index of its first phone) are
 aligned to them by a minimum-edit alignment on their letters and digits, and
 every written word gets the first phone of the spoken word it stands for.
 A written word with no spoken counterpart of its own ("$5" against "five
-dollars", "#42" against "number forty-two") takes the first spoken word of
-the gap between its neighbours; one with nothing spoken in its gap (an
-emoji, markup) is not timed. Each word keeps its span of the text, up to the
+dollars", "#42" against "number forty-two") takes the first of its share of
+the spoken words of the gap between its neighbours; one with nothing spoken
+in its gap (markup the frontend drops) is not timed. Each word keeps its span of the text, up to the
 next word, so the spans of a unit's words cover the whole text.
 """
 
@@ -55,8 +55,8 @@ def key(text: str) -> str:
 
 
 def written_words(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each word of `text`: non-space runs, CJK characters one by one; a run without a letter
-    or digit is attached to the word before it (or, at the start, to the word after it)."""
+    """(start, end) of each word of `text`: non-space runs, CJK characters one by one. Marks without a letter or
+    digit join the word they touch ("好，", "(Leeds)"); others (an emoji on its own) belong to no word."""
     pieces: list[tuple[int, int]] = []
     for run in _RUN.finditer(text):
         start = run.start()
@@ -74,10 +74,10 @@ def written_words(text: str) -> list[tuple[int, int]]:
         if key(text[start:end]):
             words.append((leading if leading is not None else start, end))
             leading = None
-        elif words:
+        elif words and words[-1][1] == start:
             words[-1] = (words[-1][0], end)
-        elif leading is None:
-            leading = start
+        elif not words and (leading is None and (end == len(text) or not text[end].isspace())):
+            leading = start  # an opening mark touching the first word
     return words
 
 
