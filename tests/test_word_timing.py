@@ -25,7 +25,7 @@ from agent_tts.text.english.g2p import english_word_count
 from agent_tts.text.frontend import TextFrontend
 from agent_tts.text.word_map import UnitWord, unit_words
 from agent_tts.voice import Voice
-from engine_support import write_fixture_voice
+from engine_support import WORD_TEXT, check_word_times, write_fixture_voice
 
 # -- the words of a unit's text ---------------------------------------------------------------
 
@@ -205,30 +205,11 @@ def voice(gsv_v2_fixture, tmp_path_factory) -> Voice:
     return Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path_factory.mktemp("voice")))
 
 
-TEXT = "Your order shipped on Monday, and it arrives on Friday. 你好，欢迎来到我们的客服中心。"
-
-
-def assert_words_are_complete_and_inside_their_chunks(chunks, text):
-    timed = [word for chunk in chunks for word in chunk.words]
-    for chunk in chunks:
-        assert all(chunk.start_s <= word.start_s < chunk.end_s for word in chunk.words)
-    starts = [word.start_s for word in timed]
-    assert starts == sorted(starts)
-    assert all(chunk.start_s == previous.end_s for previous, chunk in zip(chunks, chunks[1:]))
-    by_unit: dict[int, list] = {}
-    for chunk in chunks:
-        by_unit.setdefault(chunk.unit_index, []).append(chunk)
-    spoken = "".join(unit[0].unit_text[w.span[0]:w.span[1]] for unit in by_unit.values()
-                     for w in (w for c in unit for w in c.words))
-    assert spoken.replace(" ", "") == "".join(text.split())  # every word of the text, once, in order
-    return timed
-
-
 @pytest.mark.parametrize("batching", [True, False])
 async def test_every_word_gets_a_time_inside_its_chunk_in_order(voice, batching):
     chunks = [chunk async for chunk in Synthesizer(voice, batching=batching).stream(
-        TEXT, seed=1, fixed_tokens_per_phone=2.5)]
-    timed = assert_words_are_complete_and_inside_their_chunks(chunks, TEXT)
+        WORD_TEXT, seed=1, fixed_tokens_per_phone=2.5)]
+    timed = check_word_times(chunks, WORD_TEXT)
     assert len({chunk.unit_index for chunk in chunks}) == 3 and len(timed) == 10 + 13
 
 
@@ -239,6 +220,6 @@ async def test_words_are_the_same_alone_and_in_a_batch(voice):
         return [(w.text, round(w.start_s, 6)) async for chunk in Synthesizer(voice).stream(
             text, seed=2, fixed_tokens_per_phone=2.0) for w in chunk.words]
 
-    alone = await speak(TEXT)
-    together = await asyncio.gather(speak(TEXT), speak("Another stream rides along in the same batch."))
+    alone = await speak(WORD_TEXT)
+    together = await asyncio.gather(speak(WORD_TEXT), speak("Another stream rides along in the same batch."))
     assert together[0] == alone
