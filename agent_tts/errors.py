@@ -23,3 +23,15 @@ class OptionError(AgentTTSError, ValueError):
 
 class EngineBusyError(AgentTTSError):
     """The engine is at its stream limit and its waiting queue is full; try again later."""
+
+
+class RequestError(AgentTTSError, ValueError):
+    """A client's request is malformed, out of range, or has nothing to speak (the server answers 400)."""
+
+
+class VoiceNotFoundError(RequestError):
+    """A request names a voice that is not registered."""
+
+
+class ForbiddenPathError(AgentTTSError):
+    """A client named a file outside the directories the server's operator allows (the server answers 403)."""

@@ -22,9 +22,11 @@ command -v pulseaudio >/dev/null || missing+=(pulseaudio)
 command -v pactl >/dev/null || missing+=(pulseaudio-utils)
 [ -e /usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so ] || \
     [ -e /usr/lib/aarch64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so ] || missing+=(libasound2-plugins)
+# The server's page is tested in a real headless browser (Playwright drives Debian's chromium).
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing ${missing[*]} (PortAudio for sounddevice; PulseAudio for the real-time audio tests)"
+        say "installing ${missing[*]} (PortAudio for sounddevice; PulseAudio for the real-time audio tests; chromium for the server page's test)"
         apt-get update -qq >/dev/null
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else

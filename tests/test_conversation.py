@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from agent_tts.conversation.scripted_llm import DEFAULT_SCRIPT, ScriptedLLM, llm_tokens
 from asr_oracle import align, transcribe, words
@@ -144,7 +145,10 @@ def test_bad_options_and_unspeakable_text_are_one_line_errors_with_exit_status_2
     for arguments, message in (
             (["--speed", "10", "hello"], "agent-tts: error: speed must be between 0.25 and 4, got 10"),
             (["你好，欢迎光临。"], "agent-tts: error: nothing to say: the bundled default voice speaks English only "
-                             "and skipped '你好', '欢迎光临'; to speak other languages, add a GPT-SoVITS voice")):
+                             "and skipped '你好', '欢迎光临'; to speak other languages, add a GPT-SoVITS voice"),
+            (["--device", "tpu", "hello"], "agent-tts: error: device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+            *([(["--device", "cuda", "hello"], "agent-tts: error: device 'cuda': torch sees no CUDA device")]
+              if not torch.cuda.is_available() else [])):
         completed = run_child([*say, *arguments], cwd=tmp_path, env=env, timeout=120)
         assert completed.returncode == 2, completed.stderr
         errors = [line for line in completed.stderr.splitlines() if line.startswith("agent-tts: error:")]

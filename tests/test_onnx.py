@@ -199,7 +199,7 @@ def test_cli_exports_then_speaks_on_the_onnx_backend_and_doctor_reports_it(spec,
 
     out = tmp_path / "said.wav"
     assert main(["say", "--voice", "fixture", "--backend", "onnx", "--out", str(out), "Hello from the export."]) == 0
-    assert "(onnx backend)" in capsys.readouterr().err
+    assert "(onnx backend, cpu)" in capsys.readouterr().err
     import soundfile
 
     pcm, rate = soundfile.read(out)

@@ -7,14 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from agent_tts import __version__
-from agent_tts.cli import (bench_command, converse_command, default_voice_bench_command, doctor_command,
-                           download_command, export_onnx_command, floor_bench_command, frontend_bench_command,
-                           load_bench_command, parity_command, phones_command, say_command, voices_command)
+from agent_tts.cli import (bench_command, concurrency_bench_command, converse_command, default_voice_bench_command,
+                           doctor_command, download_command, export_onnx_command, floor_bench_command,
+                           frontend_bench_command, load_bench_command, parity_command, phones_command, say_command,
+                           serve_command, server_bench_command, stress_command, voices_command)
 from agent_tts.errors import AgentTTSError
 
-COMMANDS = (converse_command, say_command, voices_command, download_command, export_onnx_command, doctor_command,
-            phones_command, parity_command, bench_command, load_bench_command, frontend_bench_command,
-            default_voice_bench_command, floor_bench_command)
+COMMANDS = (converse_command, say_command, serve_command, voices_command, download_command, export_onnx_command,
+            doctor_command, phones_command, parity_command, bench_command, load_bench_command, frontend_bench_command,
+            default_voice_bench_command, floor_bench_command, concurrency_bench_command, server_bench_command,
+            stress_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,6 +52,11 @@ class CancelFlag:
             self.begun[kind] += 1
             return True
 
+    @property
+    def begun_when_set(self) -> Counter[str]:
+        """The pieces of work begun before `set()` (empty while the flag is not set)."""
+        return Counter(self._begun_when_set or {})
+
     def begun_after_set(self, kind: str) -> int:
         """Pieces of `kind` begun after `set()` returned."""
         if self._begun_when_set is None:

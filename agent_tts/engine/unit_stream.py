@@ -275,6 +275,11 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
         self.admission = admission or Admission()
         self._active: dict[CancelFlag, Callable[[], None]] = {}
 
+    @property
+    def active_streams(self) -> int:
+        """Streams in progress: started and not yet closed by their consumer."""
+        return len(self._active)
+
     def cancel_active(self) -> int:
         """Stop every stream in progress (barge-in from outside its consumer); returns how many were stopped.
 
@@ -326,18 +331,20 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
 
     # -- the stream ---------------------------------------------------------------------------
 
-    async def stream(self, text: str | AsyncIterable[str], *, segment: bool = True,
-                     **overrides) -> AsyncIterator[AudioChunk]:
+    async def stream(self, text: str | AsyncIterable[str], *, cancel: CancelFlag | None = None,
+                     segment: bool = True, **overrides) -> AsyncIterator[AudioChunk]:
         """Audio chunks for `text` (a string, or an async iterable of text deltas), in order.
 
-        `segment=False`: the text is already cut into units (a framework's aggregator did it): a string is one
-        unit, and each item of an async iterable is one unit, spoken as it is.
+        `cancel`: a `CancelFlag` of the caller's, to stop this stream from anywhere (setting it ends the stream
+        as closing it does); by default the stream makes its own. `segment=False`: the text is already cut into
+        units (a framework's aggregator did it): a string is one unit, and each item of an async iterable is one
+        unit, spoken as it is.
         """
         options = self._options(overrides)
         loop = asyncio.get_running_loop()
         units: queue.Queue[str | None] = queue.Queue()
         out: asyncio.Queue = asyncio.Queue()
-        cancel = CancelFlag()
+        cancel = cancel or CancelFlag()
         lookahead = Lookahead(options.max_buffered_seconds, cancel)
         feeder = None
         if isinstance(text, str):
@@ -353,15 +360,15 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             except RuntimeError:  # the consumer's event loop is gone: nobody is listening any more
                 cancel.set()
 
-        worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
-                                  name=f"agent-tts-{type(self).__name__}", daemon=True)
-        def stop() -> None:
-            cancel.set()
+        def wake() -> None:  # the cancel, from wherever it came, ends the worker's waits and the consumer's
             units.put(None)
             deliver(None)
 
+        worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
+                                  name=f"agent-tts-{type(self).__name__}", daemon=True)
+        cancel.add_listener(wake)
         worker.start()
-        self._active[cancel] = stop
+        self._active[cancel] = cancel.set
         try:
             while True:
                 item = await out.get()
@@ -373,6 +380,7 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
                 yield item
         finally:
             cancel.set()
+            cancel.remove_listener(wake)
             self._active.pop(cancel, None)
             if feeder is not None:
                 feeder.cancel()

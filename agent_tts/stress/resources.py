@@ -1,0 +1,39 @@
+"""What a process holds, for soak runs: resident memory, threads, open file descriptors."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+WORKER_PREFIX = "agent-tts-"
+SHARED_THREADS = ("agent-tts-scheduler",)  # one per loaded GPT, shared by every stream
+
+
+@dataclass(frozen=True)
+class Holdings:
+    rss_mib: float
+    threads: int
+    stream_workers: int
+    open_files: int
+
+
+def rss_mib() -> float:
+    """Resident memory now (Linux /proc), MiB."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def stream_workers() -> list[threading.Thread]:
+    """Per-stream worker threads alive now (the GPT's shared scheduler thread is not one)."""
+    return [thread for thread in threading.enumerate()
+            if thread.name.startswith(WORKER_PREFIX) and thread.name not in SHARED_THREADS]
+
+
+def holdings() -> Holdings:
+    try:
+        files = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        files = -1
+    return Holdings(rss_mib(), threading.active_count(), len(stream_workers()), files)

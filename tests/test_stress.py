@@ -1,0 +1,66 @@
+"""Small counts of the stress runs (`agent-tts stress`) on the fixture voice: each run's invariants must hold.
+
+The full counts (1,000 cancelled streams, 10,000 units, 100,000-character texts) are run once by hand; their
+figures are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from agent_tts.engine.synthesizer import Synthesizer
+from agent_tts.stress.cancel_storm import PATHS, cancel_storm
+from agent_tts.stress.fuzz import fuzz_inputs
+from agent_tts.stress.soak import long_session
+from agent_tts.voice import Voice
+from child_process import run_child
+from engine_support import write_fixture_voice
+
+
+@pytest.fixture(scope="module")
+def engine(gsv_v2_fixture, tmp_path_factory) -> Synthesizer:
+    return Synthesizer(Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path_factory.mktemp("voice")), "cpu"))
+
+
+async def test_a_cancel_storm_by_every_path_leaves_nothing_behind(engine):
+    report = await cancel_storm(engine, 48, seed=3)
+    summary = report.summary()
+    print(json.dumps(summary, indent=1))
+    assert set(report.by_path) == set(PATHS) and len(report.by_moment) >= 4
+    assert report.hangs == 0 and report.errors == []
+    assert report.chunks_after_cancel == 0 and report.leaked_workers == 0 and report.work_after_cancel == 0
+    assert len(report.cancel_s) >= 30  # most streams were still running when their cancel came
+    assert max(report.cancel_s) < report.bound_s
+    assert engine.steps_after_cancel == 0 and engine.decodes_after_cancel == 0
+
+
+async def test_a_long_session_does_not_grow(engine):
+    report = await long_session(engine, 500, units_per_stream=20, options={"fixed_tokens": 20}, warm_up_units=200)
+    summary = report.summary()
+    print(json.dumps(summary, indent=1))
+    assert report.chunks >= 500 and report.audio_s > 0.7 * 500 * 20 / 25
+    assert report.growth_mib <= 20
+    assert report.after.threads <= report.before.threads and report.after.stream_workers == 0
+    assert report.after.open_files <= report.before.open_files
+
+
+async def test_fuzzed_deltas_raise_nothing_but_agent_errors_and_stay_bounded(engine):
+    # The fixture's random GPT never says EOS: every unit runs to its token budget, here 1 token per phone.
+    report = await fuzz_inputs(engine, 30, max_chars=200, long_chars=3000, seed=11, pipecat_share=0.25,
+                               options={"max_tokens_per_phone": 1.0})
+    print(json.dumps(report.summary(), indent=1))
+    assert report.escaped == [] and report.over_bound == []
+    assert report.longest_chars >= 2900 and report.audio_s > 0
+
+
+def test_the_stress_command_reports_and_exits_by_its_invariants(gsv_v2_fixture, tmp_path):
+    completed = run_child([sys.executable, "-m", "agent_tts.cli.main", "stress", "cancel-storm", "--count", "8",
+                           "--fixture", str(gsv_v2_fixture), "--device", "cpu", "--json", str(tmp_path / "r.json")],
+                          timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["streams"] == 8 and report["hangs"] == 0 and report["chunks_after_cancel"] == 0
+    assert "'fixture'" in report["engine"]
