@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from agent_tts.models.checkpoints import load_gpt
+from agent_tts.models.synthetic import TINY_GPT_MODEL, write_gpt_checkpoint
+
 REFERENCE_TEXT = "Hello, this is a fully offline test of the bundled Piper voice."
+
+
+def tiny_gpt(folder: Path, seed: int = 11):
+    """A tiny random-weight GPT with weights larger than the writer's, so its logits vary enough to make decoding
+    non-trivial."""
+    gpt = load_gpt(write_gpt_checkpoint(folder / "tiny.ckpt", TINY_GPT_MODEL, seed=1))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in gpt.parameters():
+            if param.dim() > 1:
+                param.normal_(0, 0.3, generator=generator)
+    return gpt
 
 
 def write_fixture_voice(fixture_root: Path, folder: Path, name: str = "fixture") -> Path:

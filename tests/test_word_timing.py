@@ -18,14 +18,12 @@ from agent_tts.engine.attention_alignment import MonotonicAligner, WordClock
 from agent_tts.engine.cuda_graphs import FullCacheStep
 from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.engine.synthesizer import Synthesizer
-from agent_tts.models.checkpoints import load_gpt
-from agent_tts.models.synthetic import TINY_GPT_MODEL, write_gpt_checkpoint
 from agent_tts.models.t2s import TextAttentionProbe
 from agent_tts.text.english.g2p import english_word_count
 from agent_tts.text.frontend import TextFrontend
 from agent_tts.text.word_map import UnitWord, unit_words
 from agent_tts.voice import Voice
-from engine_support import WORD_TEXT, check_word_times, write_fixture_voice
+from engine_support import WORD_TEXT, check_word_times, tiny_gpt, write_fixture_voice
 
 # -- the words of a unit's text ---------------------------------------------------------------
 
@@ -74,13 +72,7 @@ def test_japanese_words_come_from_openjtalk_and_are_shared_per_character():
 
 @pytest.fixture(scope="module")
 def gpt(tmp_path_factory):
-    model = load_gpt(write_gpt_checkpoint(tmp_path_factory.mktemp("gpt") / "tiny.ckpt", TINY_GPT_MODEL, seed=1))
-    generator = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.normal_(0, 0.3, generator=generator)
-    return model
+    return tiny_gpt(tmp_path_factory.mktemp("gpt"), seed=5)
 
 
 def _case(gpt, n_ref: int, n_unit: int, n_prompt: int, seed: int) -> ARRequest:
