@@ -21,6 +21,7 @@ from agent_tts.engine.synthesizer import Synthesizer
 from agent_tts.models.t2s import TextAttentionProbe
 from agent_tts.text.english.g2p import english_word_count
 from agent_tts.text.frontend import TextFrontend
+from agent_tts.text.segmenter import is_cjk
 from agent_tts.text.word_map import UnitWord, unit_words
 from agent_tts.voice import Voice
 from engine_support import WORD_TEXT, check_word_times, tiny_gpt, write_fixture_voice
@@ -57,7 +58,7 @@ def test_chinese_is_timed_per_character_through_word2ph_and_numbers_map_to_their
     starts = np.cumsum([0] + phonemes.word2ph)
     year = next(word for word in words if word.text == "2024")
     assert year.first_phone == starts[7]  # 二零二四 begins after 您好,您的订单 (seven characters)
-    assert all(word.is_cjk for word in words if word.text != "2024")
+    assert all(is_cjk(word.text[0]) for word in words if word.text != "2024")
 
 
 def test_japanese_words_come_from_openjtalk_and_are_shared_per_character():

@@ -205,11 +205,6 @@ class UnitOutput:
         if self.cancel.is_set():
             raise Cancelled
 
-    @property
-    def unit_seconds(self) -> float:
-        """Audio of this unit delivered so far: where its next chunk begins, from the unit's first sample."""
-        return self.timeline.seconds - self._unit_start_s
-
     def emit(self, pcm: np.ndarray, last: bool, *, bert_s: float = 0.0, prefill_s: float = 0.0, tokens: int = 0,
              ar_ms_per_token: float = 0.0, decode_ms: float = 0.0, semantic_tokens: tuple[int, ...] = (),
              words: Sequence[tuple[UnitWord, float]] = ()) -> None:
@@ -220,10 +215,10 @@ class UnitOutput:
         pcm = np.asarray(pcm, np.float32)
         start_s = self.timeline.seconds
         last_sample_s = start_s + max(0, len(pcm) - 1) / self.sample_rate
-        timed = []
-        for word, seconds in words:
-            at = min(max(self._unit_start_s + seconds, start_s, timed[-1].start_s if timed else start_s),
-                     last_sample_s)
+        timed: list[WordTime] = []
+        for word, seconds in words:  # on the stream's timeline, inside this chunk, never before the word ahead
+            earliest = timed[-1].start_s if timed else start_s
+            at = min(max(self._unit_start_s + seconds, earliest), last_sample_s)
             timed.append(WordTime(word.text, at, (word.span_start, word.span_end)))
         self.lookahead.measured(len(pcm) / self.sample_rate, now - self._producing_since, unit_start=self._first)
         timings = ChunkTimings(self.unit_ready, self.frontend_s, bert_s, prefill_s, now, tokens,
@@ -348,8 +343,9 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
         lookahead = Lookahead(options.max_buffered_seconds, cancel)
         feeder = None
         if isinstance(text, str):
-            for unit in segment_text(text, options.segmenter) if segment else [text.strip()] if text.strip() else []:
-                units.put(unit)
+            for unit in segment_text(text, options.segmenter) if segment else [text.strip()]:
+                if unit:
+                    units.put(unit)
             units.put(None)
         else:
             feeder = asyncio.create_task(self._feed_units(text, options.segmenter if segment else None, units, out))

@@ -42,11 +42,6 @@ class UnitWord:
     first_phone: int
     """The index of its first phone among the phones the engine speaks for the unit."""
 
-    @property
-    def is_cjk(self) -> bool:
-        """A Chinese, Japanese or Korean character: written without spaces around it."""
-        return any(is_cjk(char) for char in self.text)
-
 
 def key(text: str) -> str:
     """What two spellings of a word are compared by: its letters and digits, lower-cased, accents removed."""
