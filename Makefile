@@ -24,7 +24,7 @@ test: $(STAMP)
 # The tests that play in real time, RUNS times in a row, each beside HOGS busy processes (scripts/cpu_hog.py) that
 # are stopped at the end; the first failing run stops it. They pass or fail on behaviour; the speed figures they
 # print (barge-in stop, flush, underruns, event-loop lateness) are the loaded ones.
-REALTIME_TESTS := tests/test_barge_in.py tests/test_pipecat_playback.py tests/test_transport_faults.py \
+REALTIME_TESTS := tests/test_barge_in.py tests/test_spoken_context.py tests/test_pipecat_playback.py tests/test_transport_faults.py \
 	tests/test_demos.py tests/test_player.py
 RUNS ?= 10
 HOGS ?= 2

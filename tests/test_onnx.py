@@ -23,7 +23,7 @@ from agent_tts.onnx.manifest import GRAPH_FILES, MANIFEST, SOURCES_KEY, VERSION_
 from agent_tts.onnx.parity import run_onnx_parity
 from agent_tts.parity import snr_db
 from agent_tts.voice import Voice, VoiceSpec
-from engine_support import write_fixture_voice
+from engine_support import WORD_TEXT, check_word_times, write_fixture_voice
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +221,9 @@ def test_the_onnx_backend_refuses_int8_and_unknown_backends(spec, export_dir):
         Voice.load(spec, backend="onnx", onnx_dir=export_dir, precision="int8")
     with pytest.raises(AgentTTSError, match="backend must be one of"):
         Voice.load(spec, backend="tensorrt")
+
+
+async def test_the_onnx_backend_times_every_word_without_the_probe(onnx_voice):
+    """The exported step graph has no attention probe: words are placed at an average rate, still all of them."""
+    chunks = [chunk async for chunk in Synthesizer(onnx_voice).stream(WORD_TEXT, seed=1, fixed_tokens_per_phone=2.5)]
+    assert len(check_word_times(chunks, WORD_TEXT)) == 10 + 13
