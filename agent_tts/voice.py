@@ -32,7 +32,8 @@ from agent_tts.compute_device import compute_device
 from agent_tts.errors import AgentTTSError, ReferenceAudioError
 from agent_tts.models.checkpoints import load_sovits
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
-from agent_tts.models.quantization import quantize_linear_layers
+from agent_tts.models.precision import PrecisionPlan, resolve_precision
+from agent_tts.models.quantization import quantize_linear_weights
 from agent_tts.models.shared import shared_gpt
 from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
 from agent_tts.models.spectrogram import linear_spectrogram
@@ -48,8 +49,6 @@ MIN_REFERENCE_SECONDS = 3.0
 MAX_REFERENCE_SECONDS = 10.0
 # The reference pads the 16 kHz prompt with 0.3 s of zeros counted at the model's rate.
 PROMPT_PAD_SECONDS = 0.3
-# fp32 everywhere; fp16: the GPT in half precision on CUDA; int8: the GPT's and BERT's linear weights on the CPU.
-PRECISIONS = ("fp32", "fp16", "int8")
 HUBERT_FOLDER = "chinese-hubert-base"
 BERT_FOLDER = "chinese-roberta-wwm-ext-large"
 
@@ -193,6 +192,7 @@ class Voice:
     ref_bert: torch.Tensor              # [1024, n_ref_phones]
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the models run
     backend: str = "torch"
+    precision: PrecisionPlan | None = None  # what each model runs in (None: fp32)
 
     @property
     def engine_device(self) -> torch.device:
@@ -214,8 +214,9 @@ class Voice:
         """Load from a spec, a TOML path, or a voice name in the voices folder.
 
         `device`: auto (CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N.
-        `precision="int8"` (torch on the CPU only) gives the GPT and BERT int8 linear weights: faster,
-        slightly less exact. `precision="fp16"` (torch on CUDA only) runs the GPT in half precision.
+        `precision`: fp32 (the default: what the parity fixture checks), bf16, int8 (the CPU), fp16 (CUDA), or
+        auto (bf16 where the CPU multiplies bf16 natively, else fp32); which model runs in what is in
+        `agent_tts.models.precision`.
         `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
         export folder for the voice's name. Voices made from the same GPT file share the loaded GPT (and so
         one batch of AR steps).
@@ -224,23 +225,16 @@ class Voice:
         device = compute_device(device)
         if backend not in BACKENDS:
             raise AgentTTSError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if precision not in PRECISIONS:
-            raise AgentTTSError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if backend == "onnx":
-            if precision != "fp32":
+            if precision not in ("fp32", "auto"):
                 raise AgentTTSError(f"the ONNX backend runs the fp32 export; precision={precision!r} is for the "
                                     "torch backend")
             from agent_tts.onnx.voice_loader import load_onnx_voice
 
             return load_onnx_voice(spec, onnx_dir, device)
         device = torch.device(device)
-        if precision == "int8" and device.type != "cpu":
-            raise AgentTTSError("precision='int8' is for the CPU; on CUDA use fp16 or the default")
-        if precision == "fp16" and device.type != "cuda":
-            raise AgentTTSError("precision='fp16' is for CUDA devices; on the CPU use the default or int8")
-        gpt_dtype = torch.float16 if precision == "fp16" else torch.float32
-        gpt = shared_gpt(spec.gpt, gpt_dtype, device, quantize_linear_layers if precision == "int8" else None,
-                         precision)
+        plan = resolve_precision(precision, device)
+        gpt = shared_gpt(spec.gpt, plan, device)
         sovits = load_sovits(spec.sovits).to(device).eval()
         hubert = HubertFeatureExtractor.from_folder(spec.hubert).to(device).eval()
         bert = BertFeatureExtractor.from_folder(spec.bert).to(device).eval()
@@ -253,6 +247,7 @@ class Voice:
             ref_phonemes = reference_phonemes(spec, frontend)
             ref_bert = phone_level_bert(bert, ref_phonemes).to(device)
         del hubert
-        if precision == "int8":
-            bert = quantize_linear_layers(bert)
-        return cls(spec, gpt, sovits, bert, frontend, prompt_codes, ge, ref_phonemes, ref_bert, device)
+        sovits.to(plan.sovits_dtype)
+        bert = quantize_linear_weights(bert, plan.bert_dtype) if plan.int8_weights else bert.to(plan.bert_dtype)
+        return cls(spec, gpt, sovits, bert, frontend, prompt_codes, ge, ref_phonemes, ref_bert, device,
+                   precision=plan)

@@ -18,7 +18,7 @@ def test_bench_reports_streaming_and_whole_and_other_first_chunk_sizes(gsv_v2_fi
     figures = json.loads(out.read_text())
     assert figures["cpu_rates_before"]["gemm_gflops"] > 0 and figures["cpu_rates_after"]["read_gb_per_s"] > 0
     for name in ("sentence_20_chars", "paragraph_3_sentences"):
-        case = figures["backends"]["torch"][name]
+        case = figures["backends"]["torch fp32"][name]
         assert case["first_chunk_tokens"] == 10
         streaming, whole = case["streaming"], case["whole"]
         assert streaming["first_audio_s"]["n"] == 2 and whole["first_audio_s"]["n"] == 2

@@ -1,4 +1,8 @@
-"""``agent-tts bench``: first-audio time, AR and SoVITS speed, RTF and memory, streaming vs whole, one run."""
+"""``agent-tts bench``: first-audio time, AR and SoVITS speed, RTF and memory, streaming vs whole, one run.
+
+Every backend and precision asked for is measured in the same run, one after
+the other per case, so that their figures share the machine's hour.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from agent_tts.cli.bench_voice import bench_voice_toml, say
 from agent_tts.cli.engine_arguments import add_device_argument
+from agent_tts.models.precision import PRECISIONS
 
 SENTENCE = "今天天气很好，我们一起去公园散步，好吗？"
 PARAGRAPH = ("您的订单已经发货，预计明天下午送到。如果您不在家，快递员会把包裹放在门卫室。"
@@ -34,9 +39,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", type=int, default=20, help="first-audio runs per case and path (default 20)")
     parser.add_argument("--full-runs", type=int, default=2, help="complete runs per case and path for RTF (default 2)")
     parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
-                        help="fp16: the GPT in half precision (torch backend, CUDA only); int8: dynamic int8 linear "
-                        "weights for the GPT and BERT (torch backend, CPU only)")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"],
+                        help="one or more, measured in the same run (torch backend; the ONNX backend runs fp32): "
+                        "auto (bf16 where the CPU has AMX or AVX512-BF16, else fp32), bf16, int8 (int8 GPT and BERT "
+                        "weights), fp16 (CUDA); default fp32")
     parser.add_argument("--backend", nargs="+", choices=("torch", "onnx"), default=["torch"],
                         help="one or both, measured in the same run (onnx exports the voice first)")
     parser.add_argument("--first-chunk-tokens", nargs="+", type=int, metavar="N",
@@ -100,7 +106,7 @@ def _whole_full(voice, text: str, seed: int) -> dict:
     return {"rtf": wall / (len(pcm) / voice.sample_rate), "audio_s": len(pcm) / voice.sample_rate, "wall_s": wall}
 
 
-def _load_voice(toml: Path, backend: str, args: argparse.Namespace, scratch: Path):
+def _load_voice(toml: Path, backend: str, precision: str, args: argparse.Namespace, scratch: Path):
     from agent_tts.voice import Voice, VoiceSpec
 
     if backend == "onnx":
@@ -111,7 +117,7 @@ def _load_voice(toml: Path, backend: str, args: argparse.Namespace, scratch: Pat
         export_dir = export_voice(VoiceSpec.from_toml(toml), scratch / "onnx", StepBar())
         say(f"  done in {time.perf_counter() - started:.1f} s")
         return Voice.load(toml, device=args.device, backend="onnx", onnx_dir=export_dir)
-    return Voice.load(toml, device=args.device, precision=args.precision)
+    return Voice.load(toml, device=args.device, precision=precision)
 
 
 def _first_audio_figures(runs: list[dict]) -> dict:
@@ -152,18 +158,18 @@ def _bench_case(synthesizer, text: str, args: argparse.Namespace, plans: list) -
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     import torch
 
     from agent_tts.compute_device import compute_device
+    from agent_tts.cpu_features import cpu_features
     from agent_tts.engine.chunked_decoder import ChunkPlan
     from agent_tts.engine.synthesizer import Synthesizer
     from agent_tts.errors import AgentTTSError
 
     args.device = str(compute_device(args.device))
-    backends = list(dict.fromkeys(args.backend))
-    if args.precision != "fp32" and backends == ["onnx"]:
-        raise AgentTTSError(f"--precision {args.precision} is for the torch backend; the ONNX backend runs the fp32 "
-                            "export")
+    configurations = _configurations(list(dict.fromkeys(args.backend)), list(dict.fromkeys(args.precision)))
     try:
         plans = [ChunkPlan(first_tokens=n) for n in args.first_chunk_tokens or [ChunkPlan().first_tokens]]
     except ValueError as exc:
@@ -171,24 +177,29 @@ def run(args: argparse.Namespace) -> int:
     synthesizers = {}
     with tempfile.TemporaryDirectory(prefix="agent-tts-bench-") as tmp:
         toml = bench_voice_toml(args.voice, Path(tmp))
-        for backend in backends:
-            started = time.perf_counter()
-            voice = _load_voice(toml, backend, args, Path(tmp))
-            say(f"{backend}: voice loaded in {time.perf_counter() - started:.1f} s")
+        described, loaded_mib = {}, {}
+        for label, (backend, precision) in configurations.items():
+            started, resident = time.perf_counter(), _resident_mib()
+            voice = _load_voice(toml, backend, precision, args, Path(tmp))
+            loaded_mib[label] = _resident_mib() - resident
+            described[label] = voice.precision.describe() if voice.precision is not None else "fp32"
+            say(f"{label}: voice loaded in {time.perf_counter() - started:.1f} s ({described[label]})")
             voice.frontend.warm_up()
-            synthesizers[backend] = Synthesizer(voice)
-            asyncio.run(_stream_full(synthesizers[backend], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
+            synthesizers[label] = Synthesizer(voice)
+            asyncio.run(_stream_full(synthesizers[label], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
 
     figures: dict = {"device": args.device, "torch": torch.__version__, "tokens_per_phone": TOKENS_PER_PHONE,
-                     "machine": _machine(args.device), "backends": {}}
-    for backend in backends:
-        figures["backends"][backend] = {"precision": args.precision if backend == "torch" else "fp32"}
+                     "machine": _machine(args.device), "cpu": cpu_features().as_dict(),
+                     "cpu_summary": cpu_features().summary(), "load_average": os.getloadavg(), "backends": {}}
+    for label, (backend, precision) in configurations.items():
+        figures["backends"][label] = {"backend": backend, "precision": described[label],
+                                      "resident_added_by_load_mib": loaded_mib[label]}
     if args.device == "cpu":
         figures["cpu_rates_before"] = _cpu_rates()
     for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
-        for backend, synthesizer in synthesizers.items():
-            say(f"{name}, {backend}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
-            figures["backends"][backend][name] = _bench_case(synthesizer, text, args, plans)
+        for label, synthesizer in synthesizers.items():
+            say(f"{name}, {label}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
+            figures["backends"][label][name] = _bench_case(synthesizer, text, args, plans)
     if args.device == "cpu":
         figures["cpu_rates_after"] = _cpu_rates()
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -198,6 +209,29 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
+
+
+def _configurations(backends: list[str], precisions: list[str]) -> dict[str, tuple[str, str]]:
+    """`torch fp32`, `torch bf16`, `onnx fp32` ...: every backend with every precision it runs."""
+    from agent_tts.errors import OptionError
+
+    configurations = {}
+    for backend in backends:
+        for precision in precisions if backend == "torch" else ["fp32"]:
+            configurations[f"{backend} {precision}"] = (backend, precision)
+    if backends == ["onnx"] and set(precisions) - {"fp32", "auto"}:
+        raise OptionError(f"--precision {' '.join(precisions)} is for the torch backend; the ONNX backend runs the "
+                          "fp32 export")
+    return configurations
+
+
+def _resident_mib() -> float:
+    """This process's resident memory now (Linux; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * resource.getpagesize() / 2**20
 
 
 def _cpu_rates() -> dict:
@@ -222,14 +256,16 @@ def _machine(device: str) -> str:
 
 def _print(figures: dict) -> None:
     print(f"device: {figures['device']} ({figures['machine']}), torch {figures['torch']}")
+    print(f"CPU: {figures['cpu_summary']}; load average {' '.join(f'{x:.1f}' for x in figures['load_average'])}")
     if "cpu_rates_before" in figures:
         before, after = figures["cpu_rates_before"], figures["cpu_rates_after"]
         print(f"CPU rates before / after the runs: matrix product {before['gemm_gflops']:.0f} / "
               f"{after['gemm_gflops']:.0f} GFLOP/s, read {before['read_gb_per_s']:.1f} / "
               f"{after['read_gb_per_s']:.1f} GB/s (compare with agent-tts bench-floor)")
     backends = figures["backends"]
-    for backend, runs in backends.items():
-        print(f"backend {backend} ({runs['precision']}):")
+    for label, runs in backends.items():
+        print(f"{label}: {runs['backend']} backend, {runs['precision']}; loading it added "
+              f"{runs['resident_added_by_load_mib']:.0f} MiB resident")
         for name in ("sentence_20_chars", "paragraph_3_sentences"):
             case = runs[name]
             s, w = case["streaming"], case["whole"]
@@ -250,15 +286,18 @@ def _print(figures: dict) -> None:
                       f"{other['first_chunk_decode_ms']:.0f} ms)")
             print(f"    AR {s['ar_ms_per_token']:.1f} ms/token, SoVITS {s['sovits_ms_per_chunk']:.0f} ms/chunk, "
                   f"RTF streaming {s['rtf']:.2f}, whole {w['rtf']:.2f}, audio {s['audio_s']:.1f} s")
-    if {"torch", "onnx"} <= backends.keys():
-        print("onnx vs torch (same run; above 1 = onnx faster):")
+    first, *others = backends
+    if others:
+        print(f"against {first} (same run; above 1 = faster than {first}):")
+    for label in others:
         for name in ("sentence_20_chars", "paragraph_3_sentences"):
-            torch_case, onnx_case = backends["torch"][name]["streaming"], backends["onnx"][name]["streaming"]
-            print(f"  {name}: first audio p50 {torch_case['first_audio_s']['p50'] * 1000:.0f} -> "
-                  f"{onnx_case['first_audio_s']['p50'] * 1000:.0f} ms "
-                  f"({torch_case['first_audio_s']['p50'] / onnx_case['first_audio_s']['p50']:.2f}x), "
-                  f"AR {torch_case['ar_ms_per_token']:.1f} -> {onnx_case['ar_ms_per_token']:.1f} ms/token "
-                  f"({torch_case['ar_ms_per_token'] / onnx_case['ar_ms_per_token']:.2f}x), "
-                  f"SoVITS {torch_case['sovits_ms_per_chunk']:.0f} -> {onnx_case['sovits_ms_per_chunk']:.0f} ms/chunk")
-    print(f"peak RSS {figures['peak_rss_mib']:.0f} MiB (all backends of the run)" + (
+            base, other = backends[first][name]["streaming"], backends[label][name]["streaming"]
+            print(f"  {label}, {name}: first audio p50 {base['first_audio_s']['p50'] * 1000:.0f} -> "
+                  f"{other['first_audio_s']['p50'] * 1000:.0f} ms "
+                  f"({base['first_audio_s']['p50'] / other['first_audio_s']['p50']:.2f}x), "
+                  f"AR {base['ar_ms_per_token']:.1f} -> {other['ar_ms_per_token']:.1f} ms/token "
+                  f"({base['ar_ms_per_token'] / other['ar_ms_per_token']:.2f}x), "
+                  f"SoVITS {base['sovits_ms_per_chunk']:.0f} -> {other['sovits_ms_per_chunk']:.0f} ms/chunk, "
+                  f"RTF {base['rtf']:.2f} -> {other['rtf']:.2f}")
+    print(f"peak RSS {figures['peak_rss_mib']:.0f} MiB (all configurations of the run)" + (
         f", peak CUDA {figures['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in figures else ""))

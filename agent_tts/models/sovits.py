@@ -165,6 +165,11 @@ class SoVITSModel(nn.Module):
         self.ssl_proj = nn.Conv1d(config.ssl_dim, config.ssl_dim, 2, stride=2)
         self.quantizer = ResidualVectorQuantizer(config.ssl_dim, config.codebook_size, config.n_codebooks)
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype decoding runs in (the weights'; see `agent_tts.models.precision`)."""
+        return self.enc_p.proj.weight.dtype
+
     def extract_latent(self, ssl_features: torch.Tensor) -> torch.Tensor:
         """HuBERT features [B, 768, T] at 50 Hz -> semantic codes [B, n_q, T/2] at 25 Hz."""
         return self.quantizer.encode(self.ssl_proj(ssl_features)).transpose(0, 1)
@@ -183,6 +188,7 @@ class SoVITSModel(nn.Module):
         ``noise`` [B, inter_channels, >= frames] replaces the random draw, so that
         overlapping windows of one utterance can share the same noise.
         """
+        ge = ge.to(self.compute_dtype)
         latents = self.quantizer.decode(codes)
         latents = F.interpolate(latents, size=int(latents.shape[-1] * 2), mode="nearest")
         mean, logs, mask = self.enc_p(latents, text, ge, speed)
