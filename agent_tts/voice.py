@@ -145,7 +145,7 @@ class VoiceSpec:
         return cls.from_toml(path)
 
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "openvino")
 
 
 def checked_prompt_waveform(spec: VoiceSpec, model_rate: int) -> np.ndarray:
@@ -218,7 +218,8 @@ class Voice:
         auto (bf16 where the CPU multiplies bf16 natively, else fp32); which model runs in what is in
         `agent_tts.models.precision`.
         `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
-        export folder for the voice's name. Voices made from the same GPT file share the loaded GPT (and so
+        export folder for the voice's name; `backend="openvino"` the same export with the SoVITS decoder and BERT on
+        OpenVINO (CPU; precision auto, bf16 or fp32). Voices made from the same GPT file share the loaded GPT (and so
         one batch of AR steps).
         """
         spec = resolve_spec(spec)
@@ -232,6 +233,12 @@ class Voice:
             from agent_tts.onnx.voice_loader import load_onnx_voice
 
             return load_onnx_voice(spec, onnx_dir, device)
+        if backend == "openvino":
+            if device.type != "cpu":
+                raise AgentTTSError(f"the OpenVINO backend runs on the CPU, not {device}; use --device cpu")
+            from agent_tts.openvino.voice_loader import load_openvino_voice
+
+            return load_openvino_voice(spec, onnx_dir, precision)
         device = torch.device(device)
         plan = resolve_precision(precision, device)
         gpt = shared_gpt(spec.gpt, plan, device)

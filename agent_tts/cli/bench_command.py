@@ -18,6 +18,7 @@ from pathlib import Path
 from agent_tts.cli.bench_voice import bench_voice_toml, say
 from agent_tts.cli.engine_arguments import add_device_argument
 from agent_tts.models.precision import PRECISIONS
+from agent_tts.voice import BACKENDS
 
 SENTENCE = "今天天气很好，我们一起去公园散步，好吗？"
 PARAGRAPH = ("您的订单已经发货，预计明天下午送到。如果您不在家，快递员会把包裹放在门卫室。"
@@ -43,11 +44,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="one or more, measured in the same run (torch backend; the ONNX backend runs fp32): "
                         "auto (bf16 where the CPU has AMX or AVX512-BF16, else fp32), bf16, int8 (int8 GPT and BERT "
                         "weights), fp16 (CUDA); default fp32")
-    parser.add_argument("--backend", nargs="+", choices=("torch", "onnx"), default=["torch"],
-                        help="one or both, measured in the same run (onnx exports the voice first)")
+    parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=["torch"],
+                        help="one or more, measured in the same run (onnx and openvino export the voice first; "
+                        "openvino: the SoVITS decoder and BERT on OpenVINO, the GPT on ONNX Runtime)")
     parser.add_argument("--first-chunk-tokens", nargs="+", type=int, metavar="N",
                         help="first-chunk sizes in tokens: the first is used for every figure, the others get "
                         "streaming first-audio runs of their own (default: the engine's, 10)")
+    parser.add_argument("--onnx-dir", metavar="DIR",
+                        help="with --voice: its ONNX export, instead of exporting it in the run")
+    parser.add_argument("--streaming-only", action="store_true",
+                        help="skip the whole-sentence path (the slow half of a run): for comparing configurations")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.set_defaults(handler=run)
 
@@ -109,14 +115,16 @@ def _whole_full(voice, text: str, seed: int) -> dict:
 def _load_voice(toml: Path, backend: str, precision: str, args: argparse.Namespace, scratch: Path):
     from agent_tts.voice import Voice, VoiceSpec
 
-    if backend == "onnx":
+    if backend != "torch":
         from agent_tts.onnx.export import StepBar, export_voice
 
-        started = time.perf_counter()
-        say("exporting the voice to ONNX ...")
-        export_dir = export_voice(VoiceSpec.from_toml(toml), scratch / "onnx", StepBar())
-        say(f"  done in {time.perf_counter() - started:.1f} s")
-        return Voice.load(toml, device=args.device, backend="onnx", onnx_dir=export_dir)
+        export_dir = Path(args.onnx_dir) if args.onnx_dir else scratch / "onnx"
+        if not export_dir.is_dir():
+            started = time.perf_counter()
+            say("exporting the voice to ONNX ...")
+            export_voice(VoiceSpec.from_toml(toml), export_dir, StepBar())
+            say(f"  done in {time.perf_counter() - started:.1f} s")
+        return Voice.load(toml, device=args.device, backend=backend, onnx_dir=export_dir, precision=precision)
     return Voice.load(toml, device=args.device, precision=precision)
 
 
@@ -132,12 +140,8 @@ def _bench_case(synthesizer, text: str, args: argparse.Namespace, plans: list) -
     voice = synthesizer.voice
     plan = plans[0]
     streaming = [asyncio.run(_stream_first_audio(synthesizer, text, seed, plan)) for seed in range(args.runs)]
-    whole = [_whole_first_audio(voice, text, seed) for seed in range(args.runs)]
     stream_full = [asyncio.run(_stream_full(synthesizer, text, seed, plan)) for seed in range(args.full_runs)]
-    whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
     first = _first_audio_figures(streaming)
-    stream_first = first["first_audio_s"]
-    whole_first = _percentiles(whole)
     other_first_chunks = {
         other.first_tokens: _first_audio_figures(
             [asyncio.run(_stream_first_audio(synthesizer, text, seed, other)) for seed in range(args.runs)])
@@ -151,10 +155,16 @@ def _bench_case(synthesizer, text: str, args: argparse.Namespace, plans: list) -
             "rtf": statistics.median(run["rtf"] for run in stream_full),
             "audio_s": stream_full[0]["audio_s"],
         },
-        "whole": {"first_audio_s": whole_first, "rtf": statistics.median(run["rtf"] for run in whole_full)},
-        "first_audio_ratio_whole_over_streaming_p50": whole_first["p50"] / stream_first["p50"],
         "streaming_first_audio_by_first_chunk_tokens": other_first_chunks,
+        **({} if args.streaming_only else _whole_case(voice, text, args, first["first_audio_s"]["p50"])),
     }
+
+
+def _whole_case(voice, text: str, args: argparse.Namespace, streaming_first_p50: float) -> dict:
+    whole_first = _percentiles([_whole_first_audio(voice, text, seed) for seed in range(args.runs)])
+    whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
+    return {"whole": {"first_audio_s": whole_first, "rtf": statistics.median(run["rtf"] for run in whole_full)},
+            "first_audio_ratio_whole_over_streaming_p50": whole_first["p50"] / streaming_first_p50}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -211,17 +221,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+RUNS = {"torch": set(PRECISIONS), "onnx": {"fp32"}, "openvino": {"fp32", "bf16", "auto"}}
+
+
 def _configurations(backends: list[str], precisions: list[str]) -> dict[str, tuple[str, str]]:
-    """`torch fp32`, `torch bf16`, `onnx fp32` ...: every backend with every precision it runs."""
+    """`torch fp32`, `torch bf16`, `onnx fp32` ...: every backend with each asked precision it runs (ONNX: fp32)."""
     from agent_tts.errors import OptionError
 
     configurations = {}
     for backend in backends:
-        for precision in precisions if backend == "torch" else ["fp32"]:
+        runs = [precision for precision in precisions if precision in RUNS[backend]] or (
+            ["fp32"] if backend == "onnx" else [])
+        for precision in runs:
             configurations[f"{backend} {precision}"] = (backend, precision)
-    if backends == ["onnx"] and set(precisions) - {"fp32", "auto"}:
-        raise OptionError(f"--precision {' '.join(precisions)} is for the torch backend; the ONNX backend runs the "
-                          "fp32 export")
+    if not configurations:
+        raise OptionError(f"no backend of {' '.join(backends)} runs --precision {' '.join(precisions)} (ONNX: fp32; "
+                          "OpenVINO: fp32, bf16, auto)")
     return configurations
 
 
@@ -268,24 +283,26 @@ def _print(figures: dict) -> None:
               f"{runs['resident_added_by_load_mib']:.0f} MiB resident")
         for name in ("sentence_20_chars", "paragraph_3_sentences"):
             case = runs[name]
-            s, w = case["streaming"], case["whole"]
+            s, w = case["streaming"], case.get("whole")
             parts = s["first_audio_parts_s"]
             print(f"  {name}:")
             print(f"    streaming first audio  p50 {s['first_audio_s']['p50'] * 1000:7.0f} ms  "
                   f"p95 {s['first_audio_s']['p95'] * 1000:7.0f} ms  (n={s['first_audio_s']['n']}; frontend "
                   f"{parts['frontend_s'] * 1000:.0f} ms, BERT {parts['bert_s'] * 1000:.0f} ms, prefill "
                   f"{parts['prefill_s'] * 1000:.0f} ms, first chunk decode {s['first_chunk_decode_ms']:.0f} ms)")
-            print(f"    whole    first audio  p50 {w['first_audio_s']['p50'] * 1000:7.0f} ms  "
-                  f"p95 {w['first_audio_s']['p95'] * 1000:7.0f} ms  (n={w['first_audio_s']['n']})")
-            print(f"    ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x "
-                  f"(first chunk {case['first_chunk_tokens']} tokens)")
+            if w is not None:
+                print(f"    whole    first audio  p50 {w['first_audio_s']['p50'] * 1000:7.0f} ms  "
+                      f"p95 {w['first_audio_s']['p95'] * 1000:7.0f} ms  (n={w['first_audio_s']['n']})")
+                print(f"    ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x "
+                      f"(first chunk {case['first_chunk_tokens']} tokens)")
             for tokens, other in case["streaming_first_audio_by_first_chunk_tokens"].items():
                 print(f"    first chunk {tokens} tokens: streaming first audio p50 "
                       f"{other['first_audio_s']['p50'] * 1000:.0f} ms  p95 {other['first_audio_s']['p95'] * 1000:.0f} "
                       f"ms (prefill {other['first_audio_parts_s']['prefill_s'] * 1000:.0f} ms, first chunk decode "
                       f"{other['first_chunk_decode_ms']:.0f} ms)")
             print(f"    AR {s['ar_ms_per_token']:.1f} ms/token, SoVITS {s['sovits_ms_per_chunk']:.0f} ms/chunk, "
-                  f"RTF streaming {s['rtf']:.2f}, whole {w['rtf']:.2f}, audio {s['audio_s']:.1f} s")
+                  f"RTF streaming {s['rtf']:.2f}" + (f", whole {w['rtf']:.2f}" if w is not None else "")
+                  + f", audio {s['audio_s']:.1f} s")
     first, *others = backends
     if others:
         print(f"against {first} (same run; above 1 = faster than {first}):")

@@ -30,8 +30,10 @@ def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="torch",
-                        help="run a GPT-SoVITS voice on torch or on its ONNX export (agent-tts export-onnx NAME)")
-    parser.add_argument("--onnx-dir", metavar="DIR", help="with --backend onnx: the export folder, if not the default")
+                        help="run a GPT-SoVITS voice on torch or on its ONNX export (agent-tts export-onnx NAME): "
+                        "onnx on ONNX Runtime, openvino with the SoVITS decoder and BERT on OpenVINO")
+    parser.add_argument("--onnx-dir", metavar="DIR",
+                        help="with --backend onnx or openvino: the export folder, if not the default")
     add_compute_arguments(parser)
 
 
