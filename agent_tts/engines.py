@@ -30,9 +30,9 @@ def open_engine(voice: str | None = None, device: str = "auto", registry: VoiceR
                 backend: str = "torch", onnx_dir: str | Path | None = None, precision: str = "fp32") -> EngineChoice:
     """`voice` is a registered name or a TOML path; None means the registry's default, else the bundled voice.
 
-    `device` (auto, cpu, cuda, cuda:N), `backend` ("torch" or "onnx", with the export in `onnx_dir` or the
-    voice's default export folder) and `precision` (see `Voice.load`) apply to GPT-SoVITS voices; the bundled voice runs on
-    ONNX Runtime on the CPU.
+    `device` (auto, cpu, cuda, cuda:N), `backend` ("torch", "onnx" or "openvino", with the export in `onnx_dir`
+    or the voice's default export folder) and `precision` (see `Voice.load`) apply to GPT-SoVITS voices; the
+    bundled voice runs on ONNX Runtime on the CPU.
     """
     device = compute_device(device)
     registry = registry or VoiceRegistry()

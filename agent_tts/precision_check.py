@@ -73,7 +73,8 @@ def _teacher_forced_logits(voice: Voice, phone_ids: torch.Tensor, bert: torch.Te
     return torch.cat(logits).float().numpy()
 
 
-def _greedy_choices(logits: np.ndarray, prompt: torch.Tensor, history: list[int], eos: int) -> tuple[list[int], list[float]]:
+def _greedy_choices(logits: np.ndarray, prompt: torch.Tensor, history: list[int],
+                    eos: int) -> tuple[list[int], list[float]]:
     """Per step, the greedy token after the repetition penalty (EOS masked early) and fp32's top-two margin."""
     seen = torch.zeros(1, logits.shape[1], dtype=torch.bool)
     seen[0, prompt[0]] = True

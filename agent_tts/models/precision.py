@@ -7,11 +7,12 @@ as they are; precision changes only their weights and dtypes:
 |---|---|---|---|---|
 | fp32 | fp32 | fp32 | fp32 | fp32 |
 | bf16 | bf16 | bf16 | bf16 | fp32 |
-| int8 | int8 weights, bf16 activations (fp32 without native bf16) | as bf16 where native, else fp32 | as the GPT | fp32 |
+| int8 | int8 weights, bf16 activations (*) | bf16 (*) | as the GPT | fp32 |
 | fp16 (CUDA) | fp16 | fp32 | fp32 | fp32 |
 
-HuBERT stays fp32: it runs once per voice, at load, and the prompt codes it
-feeds are discrete (a rounding flip changes a code). `auto` on the CPU is
+(*) fp32 where the CPU has no native bf16. HuBERT stays fp32: it runs once
+per voice, at load, and the prompt codes it feeds are discrete (a rounding
+flip changes a code). `auto` on the CPU is
 bf16 where the CPU multiplies bf16 natively (AMX or AVX512-BF16), else fp32;
 on CUDA it is fp32 (fp16 is opt-in until measured on a GPU). Why these parts
 and what each costs in accuracy: docs/precision.md.

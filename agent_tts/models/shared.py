@@ -2,8 +2,9 @@
 
 `shared_gpt` keeps each loaded GPT as long as some voice holds it, keyed by
 the file (resolved path, size, modification time) and how it was loaded
-(device, and the GPT's dtype and int8 weights from the precision plan). Two voices of one speaker with different reference
-clips then decode in the same batched step (`engine/scheduler.py`).
+(device, and the GPT's dtype and int8 weights from the precision plan). Two
+voices of one speaker with different reference clips then decode in the same
+batched step (`engine/scheduler.py`).
 """
 
 from __future__ import annotations
