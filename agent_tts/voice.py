@@ -35,7 +35,8 @@ from agent_tts.compute_device import compute_device
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.checkpoints import load_sovits, load_speaker_verification
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
-from agent_tts.models.quantization import quantize_linear_layers
+from agent_tts.models.precision import PrecisionPlan, resolve_precision
+from agent_tts.models.quantization import quantize_linear_weights
 from agent_tts.models.shared import shared_gpt
 from agent_tts.models.sovits import SoVITSModel
 from agent_tts.models.t2s import Text2SemanticModel
@@ -47,8 +48,6 @@ from agent_tts.text.phonemes import Phonemes
 
 logger = logging.getLogger(__name__)
 
-# fp32 everywhere; fp16: the GPT in half precision on CUDA; int8: the GPT's and BERT's linear weights on the CPU.
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def default_voices_dir() -> Path:
@@ -144,7 +143,7 @@ class VoiceSpec:
         return cls.from_toml(path)
 
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "openvino")
 
 
 def resolve_spec(spec: VoiceSpec | str | Path) -> VoiceSpec:
@@ -171,6 +170,7 @@ class Voice:
     reference: ReferenceFeatures
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the models run
     backend: str = "torch"
+    precision: PrecisionPlan | None = None  # what each model runs in (None: fp32)
 
     @property
     def engine_device(self) -> torch.device:
@@ -216,33 +216,34 @@ class Voice:
         """Load from a spec, a TOML path, or a voice name in the voices folder.
 
         `device`: auto (CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N.
-        `precision="int8"` (torch on the CPU only) gives the GPT and BERT int8 linear weights: faster,
-        slightly less exact. `precision="fp16"` (torch on CUDA only) runs the GPT in half precision.
+        `precision`: fp32 (the default: what the parity fixture checks), bf16, int8 (the CPU), fp16 (CUDA), or
+        auto (bf16 where the CPU multiplies bf16 natively, else fp32); which model runs in what is in
+        `agent_tts.models.precision`.
         `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
-        export folder for the voice's name. Voices made from the same GPT file share the loaded GPT (and so
+        export folder for the voice's name; `backend="openvino"` the same export with the SoVITS decoder and BERT on
+        OpenVINO (CPU; precision auto, bf16 or fp32). Voices made from the same GPT file share the loaded GPT (and so
         one batch of AR steps).
         """
         spec = resolve_spec(spec)
         device = compute_device(device)
         if backend not in BACKENDS:
             raise AgentTTSError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if precision not in PRECISIONS:
-            raise AgentTTSError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if backend == "onnx":
-            if precision != "fp32":
+            if precision not in ("fp32", "auto"):
                 raise AgentTTSError(f"the ONNX backend runs the fp32 export; precision={precision!r} is for the "
                                     "torch backend")
             from agent_tts.onnx.voice_loader import load_onnx_voice
 
             return load_onnx_voice(spec, onnx_dir, device)
+        if backend == "openvino":
+            if device.type != "cpu":
+                raise AgentTTSError(f"the OpenVINO backend runs on the CPU, not {device}; use --device cpu")
+            from agent_tts.openvino.voice_loader import load_openvino_voice
+
+            return load_openvino_voice(spec, onnx_dir, precision)
         device = torch.device(device)
-        if precision == "int8" and device.type != "cpu":
-            raise AgentTTSError("precision='int8' is for the CPU; on CUDA use fp16 or the default")
-        if precision == "fp16" and device.type != "cuda":
-            raise AgentTTSError("precision='fp16' is for CUDA devices; on the CPU use the default or int8")
-        gpt_dtype = torch.float16 if precision == "fp16" else torch.float32
-        gpt = shared_gpt(spec.gpt, gpt_dtype, device, quantize_linear_layers if precision == "int8" else None,
-                         precision)
+        plan = resolve_precision(precision, device)
+        gpt = shared_gpt(spec.gpt, plan, device)
         sovits = load_sovits(spec.sovits).to(device).eval()
         sv_model = None
         if sovits.config.uses_speaker_verification:
@@ -253,6 +254,6 @@ class Voice:
         encoders = TorchReferenceEncoders(hubert, sovits, sv_model, device)
         reference = derive_reference_features(spec, encoders, bert, frontend, sovits.config, device)
         del encoders, hubert, sv_model  # used once per reference clip
-        if precision == "int8":
-            bert = quantize_linear_layers(bert)
-        return cls(spec, gpt, sovits, bert, frontend, reference, device)
+        sovits.to(plan.sovits_dtype)
+        bert = quantize_linear_weights(bert, plan.bert_dtype) if plan.int8_weights else bert.to(plan.bert_dtype)
+        return cls(spec, gpt, sovits, bert, frontend, reference, device, precision=plan)

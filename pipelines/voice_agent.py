@@ -33,7 +33,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from agent_tts.audio.devices import device_choice
-from agent_tts.cli.engine_arguments import add_device_argument
+from agent_tts.cli.engine_arguments import add_compute_arguments
 from agent_tts.pipecat.heard_text import HeardTextGuard
 from agent_tts.pipecat.services import SYSTEM_PROMPT, make_llm, make_stt
 from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport, SoundDeviceTransportParams
@@ -95,7 +95,7 @@ async def run(pipeline: Pipeline, timer: TurnTimer, params: SoundDeviceTransport
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voice", help="a registered voice name or a voice TOML (default: yours, else the bundled one)")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--llm-url", help="an OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
     parser.add_argument("--llm-model", help="the model name at that URL")
     parser.add_argument("--input-device", help="microphone name or index")
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = transport_params(args.input_device, args.output_device)
     transport = SoundDeviceTransport(params)
-    pipeline = build(transport, make_stt(args.stt_model), make_llm(args.llm_url, args.llm_model),
-                     GPTSoVITSTTSService(voice=args.voice, device=args.device), args.vad_mode,
+    tts = GPTSoVITSTTSService(voice=args.voice, device=args.device, precision=args.precision)
+    pipeline = build(transport, make_stt(args.stt_model), make_llm(args.llm_url, args.llm_model), tts, args.vad_mode,
                      end_of_turn_silence_s=args.end_of_turn_silence)
     print("agent-tts voice agent: speak; Ctrl-C to quit", flush=True)
     asyncio.run(run(pipeline, TurnTimer(), params))

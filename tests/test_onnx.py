@@ -191,6 +191,7 @@ def test_cli_exports_then_speaks_on_the_onnx_backend_and_doctor_reports_it(spec,
     assert main(["doctor"]) == 0
     report = capsys.readouterr().out
     assert "CPUExecutionProvider" in report and "torch" in report
+    assert "AVX2 " in report and "--precision auto on the CPU: " in report
     assert "fixture: " in report and "no ONNX export (make one with: agent-tts export-onnx fixture)" in report
 
     assert main(["export-onnx", "fixture"]) == 0
@@ -199,7 +200,7 @@ def test_cli_exports_then_speaks_on_the_onnx_backend_and_doctor_reports_it(spec,
 
     out = tmp_path / "said.wav"
     assert main(["say", "--voice", "fixture", "--backend", "onnx", "--out", str(out), "Hello from the export."]) == 0
-    assert "(onnx backend, cpu)" in capsys.readouterr().err
+    assert "(onnx backend, cpu, fp32)" in capsys.readouterr().err
     import soundfile
 
     pcm, rate = soundfile.read(out)

@@ -54,6 +54,21 @@ def _torch(report: Report) -> None:
         report.line("CUDA: not available (the engine runs on the CPU)")
 
 
+def _cpu(report: Report) -> None:
+    import torch
+
+    from agent_tts.cpu_features import cpu_features
+    from agent_tts.models.precision import resolve_precision
+    from agent_tts.openvino.runtime import openvino_version
+
+    report.heading("CPU and precision")
+    report.line(cpu_features().summary())
+    report.line(f"--precision auto on the CPU: {resolve_precision('auto', torch.device('cpu')).describe()}")
+    version = openvino_version()
+    report.line(f"openvino {version} (--backend openvino)" if version else
+                "openvino: not installed (--backend openvino needs: pip install openvino)")
+
+
 def _onnxruntime(report: Report) -> None:
     report.heading("ONNX Runtime")
     cpu, gpu = _installed("onnxruntime"), _installed("onnxruntime-gpu")
@@ -152,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"agent-tts {__version__}, Python {platform.python_version()}, {platform.platform()}")
     report = Report()
-    for section in (_torch, _onnxruntime, _audio, _voices):
+    for section in (_torch, _cpu, _onnxruntime, _audio, _voices):
         section(report)
     print(f"\n{report.problems} problem{'s' if report.problems != 1 else ''} found")
     sys.stdout.flush()

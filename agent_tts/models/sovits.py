@@ -178,6 +178,11 @@ class SoVITSModel(nn.Module):
             self.ge_to512 = nn.Linear(config.gin_channels, config.mrte_channels)
             self.prelu = nn.PReLU(config.gin_channels)
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype decoding runs in (the weights'; see `agent_tts.models.precision`)."""
+        return self.enc_p.proj.weight.dtype
+
     def extract_latent(self, ssl_features: torch.Tensor) -> torch.Tensor:
         """HuBERT features [B, 768, T] at 50 Hz -> semantic codes [B, n_q, T/2] at 25 Hz."""
         return self.quantizer.encode(self.ssl_proj(ssl_features)).transpose(0, 1)
@@ -233,6 +238,7 @@ class SoVITSModel(nn.Module):
         ``noise`` [B, inter_channels, >= frames] replaces the random draw, so that
         overlapping windows of one utterance can share the same noise.
         """
+        ge = ge.to(self.compute_dtype)
         hidden = self.content(codes, text, ge)
         if speed != 1:
             hidden = F.interpolate(hidden, size=int(hidden.shape[-1] / speed) + 1, mode="linear")

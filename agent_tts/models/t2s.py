@@ -103,6 +103,10 @@ class MultiheadSelfAttention(nn.Module):
         self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
 
+    def in_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """Queries, keys and values of ``x`` [B, T, D], packed: [B, T, 3D]."""
+        return F.linear(x, self.in_proj_weight, self.in_proj_bias)
+
 
 class TransformerLayer(nn.Module):
     """One post-norm transformer layer: ``norm1(x + attn(x))``, ``norm2(x + ff(x))``."""
@@ -119,7 +123,7 @@ class TransformerLayer(nn.Module):
     def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values of ``x`` [B, T, D], each [B, H, T, head_dim]."""
         batch, length, _ = x.shape
-        qkv = F.linear(x, self.self_attn.in_proj_weight, self.self_attn.in_proj_bias).chunk(3, dim=-1)
+        qkv = self.self_attn.in_projection(x).chunk(3, dim=-1)
         return tuple(part.view(batch, length, self.num_heads, -1).transpose(1, 2) for part in qkv)
 
     def after_attention(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:

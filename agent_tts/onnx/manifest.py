@@ -149,9 +149,8 @@ def stamp_graph(path: Path, voice_version: str, digest: str) -> None:
     onnx.save(model, str(path))
 
 
-def check_stamp(session, path: Path, manifest: "ExportManifest") -> None:
-    """Refuse a graph whose stamp is not its manifest's (a file copied in from another export)."""
-    stamp = session.get_modelmeta().custom_metadata_map
+def check_stamp(stamp: dict[str, str], path: Path, manifest: "ExportManifest") -> None:
+    """Refuse a graph whose stamp (its metadata) is not its manifest's (a file copied in from another export)."""
     if stamp.get(SOURCES_KEY) != manifest.record["sources_sha256"] or stamp.get(VERSION_KEY) != manifest.version:
         raise StaleExportError(f"{path}: this graph was not exported with the rest of {manifest.folder} "
                                "(its source stamp differs); export again with: agent-tts export-onnx VOICE")

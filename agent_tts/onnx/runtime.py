@@ -62,7 +62,7 @@ def open_session(export: ExportManifest, name: str, device: OrtDevice):
     options.log_severity_level = 3
     path = export.folder / name
     session = ort.InferenceSession(str(path), options, providers=device.providers())
-    check_stamp(session, path, export)
+    check_stamp(session.get_modelmeta().custom_metadata_map, path, export)
     return session
 
 
@@ -242,9 +242,10 @@ def sovits_config_from(record: dict) -> SoVITSConfig:
 class OnnxSoVITSDecoder:
     """The SoVITS decoder graph with `SoVITSModel.decode`'s signature (waveform [1, 1, samples] as torch)."""
 
-    def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
+    def __init__(self, export: ExportManifest, device: OrtDevice, session=None) -> None:
+        """`session`: anything with ORT's `run(None, feeds)` over this graph (default: an ORT session)."""
         self.config = sovits_config_from(export.record["sovits_config"])
-        self._session = open_session(export, "sovits_decoder.onnx", device)
+        self._session = session or open_session(export, "sovits_decoder.onnx", device)
 
     def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor, noise_scale: float = 0.5,
                speed: float = 1.0, generator: torch.Generator | None = None,
@@ -266,12 +267,13 @@ class OnnxSoVITSDecoder:
 class OnnxBertFeatureExtractor:
     """Chinese text -> phone-level BERT features [hidden, n_phones], the tokenizer in Python and BERT in ORT."""
 
-    def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
+    def __init__(self, export: ExportManifest, device: OrtDevice, session=None) -> None:
+        """`session`: anything with ORT's `run(None, feeds)` over this graph (default: an ORT session)."""
         from transformers import AutoTokenizer
 
         self.hidden_size = int(export.record["bert_hidden_size"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(export.folder / TOKENIZER_FOLDER), local_files_only=True)
-        self._session = open_session(export, "bert.onnx", device)
+        self._session = session or open_session(export, "bert.onnx", device)
 
     def __call__(self, text: str, word2ph) -> torch.Tensor:
         if len(word2ph) != len(text):

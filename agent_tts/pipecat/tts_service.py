@@ -64,7 +64,8 @@ class GPTSoVITSTTSSettings(TTSSettings):
     temperature: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
 
 
-def _engine_for(voice: Any, device: str, backend: str = "torch") -> tuple[UnitStreamEngine, str]:
+def _engine_for(voice: Any, device: str, backend: str = "torch",
+                precision: str = "fp32") -> tuple[UnitStreamEngine, str]:
     """An engine and a name for `voice`: an engine, a loaded `Voice`, a name or TOML path, or None (the default)."""
     if isinstance(voice, UnitStreamEngine):
         return voice, getattr(getattr(voice, "voice", None), "name", None) or getattr(voice, "name", "engine")
@@ -74,7 +75,7 @@ def _engine_for(voice: Any, device: str, backend: str = "torch") -> tuple[UnitSt
         from agent_tts.engine.synthesizer import Synthesizer
 
         return Synthesizer(voice), voice.name
-    choice = open_engine(voice, device, backend=backend)
+    choice = open_engine(voice, device, backend=backend, precision=precision)
     logger.info(f"agent-tts: {choice.description}")
     return choice.engine, voice or ("default" if choice.is_default_voice else "registered default")
 
@@ -116,15 +117,16 @@ class GPTSoVITSTTSService(TTSService):
     Settings = GPTSoVITSTTSSettings
     _settings: Settings
 
-    def __init__(self, *, voice: Any = None, device: str = "auto", backend: str = "torch",
+    def __init__(self, *, voice: Any = None, device: str = "auto", backend: str = "torch", precision: str = "fp32",
                  settings: Settings | None = None,
                  segmenter: SegmenterOptions | None = None, engine_options: dict | None = None,
                  warm_up: bool = True, word_heard_after_s: float = WORD_HEARD_AFTER_S, **kwargs) -> None:
         """`voice`: a `Voice`, an engine, a registered voice name, a TOML path, or None for the user's default
-        (else the bundled default voice). `device` (auto, cpu, cuda, cuda:N) and `backend` ("torch" or "onnx":
-        the voice's ONNX export) apply to voices loaded by name. `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...).
+        (else the bundled default voice). `device` (auto, cpu, cuda, cuda:N), `backend` ("torch" or "onnx":
+        the voice's ONNX export) and `precision` (auto, fp32, bf16, int8, fp16; see `Voice.load`) apply to voices
+        loaded by name. `engine_options`: fixed `SynthesisOptions` fields (seed, noise_scale ...).
         `word_heard_after_s`: how far into a word's audio it is reported as spoken."""
-        engine, name = _engine_for(voice, device, backend)
+        engine, name = _engine_for(voice, device, backend, precision)
         defaults = self.Settings(model=None, voice=name, language="auto", speed=1.0, top_k=15, top_p=1.0,
                                  temperature=1.0)
         if settings is not None:
@@ -144,6 +146,7 @@ class GPTSoVITSTTSService(TTSService):
         self._check_options()  # a bad setting or engine option is one clear error before the pipeline starts
         self._device = device
         self._backend = backend
+        self._precision = precision
         self._warm_up = warm_up
         self._pending_engine: asyncio.Task | None = None
         self._pending_voice_name: str | None = None
@@ -217,7 +220,8 @@ class GPTSoVITSTTSService(TTSService):
             name = self._settings.voice
             logger.info(f"{self}: loading voice {name!r}; it speaks from the next sentence on")
             self._pending_voice_name = name
-            self._pending_engine = asyncio.create_task(asyncio.to_thread(_engine_for, name, self._device, self._backend))
+            self._pending_engine = asyncio.create_task(asyncio.to_thread(_engine_for, name, self._device, self._backend,
+                                                                      self._precision))
         return changed
 
     async def _switch_voice_if_ready(self) -> None:
