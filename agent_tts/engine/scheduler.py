@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent_tts.engine.ar_batch import ARRequest, ARRow, BatchDecoder, StepRunner
-from agent_tts.engine.cancel import CancelFlag
 from agent_tts.engine.admission import Admission
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.t2s import Text2SemanticModel
