@@ -1,4 +1,8 @@
-"""Fetch the official GPT-SoVITS v2 pretrained folders from the Hugging Face hub, on the user's machine.
+"""Fetch the official GPT-SoVITS pretrained folders from the Hugging Face hub, on the user's machine.
+
+HuBERT and RoBERTa (every voice), the speaker-verification model (v2Pro and
+v2ProPlus voices: ``sv/``, where upstream's ``pretrained_models`` keeps it) and
+the v2 base models.
 
 Only `agent-tts download` calls this; nothing else in agent-tts touches the network.
 Files are written to `NAME.part` and renamed when complete, so an interrupted
@@ -15,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent_tts.errors import AgentTTSError
+from agent_tts.pretrained_layout import SV_CHECKPOINT
 
 HUB = "https://huggingface.co/lj1995/GPT-SoVITS/resolve/main"
 PRETRAINED_FILES = (
@@ -24,6 +29,7 @@ PRETRAINED_FILES = (
     "chinese-roberta-wwm-ext-large/config.json",
     "chinese-roberta-wwm-ext-large/tokenizer.json",
     "chinese-roberta-wwm-ext-large/pytorch_model.bin",
+    str(SV_CHECKPOINT),
     "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
     "gsv-v2final-pretrained/s2G2333k.pth",
 )
@@ -85,7 +91,7 @@ def download_pretrained(folder: Path, hub: str = HUB, files: tuple[str, ...] = P
             raise AgentTTSError(
                 f"cannot download {relative} from {hub} ({reason}). This machine seems to be offline: run "
                 f"'agent-tts download' where the internet is reachable, or copy the folders "
-                f"chinese-hubert-base/ and chinese-roberta-wwm-ext-large/ into {folder}") from None
+                f"chinese-hubert-base/, chinese-roberta-wwm-ext-large/ and sv/ into {folder}") from None
         finally:
             progress.close()
         fetched.append(target)

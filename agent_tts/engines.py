@@ -27,12 +27,12 @@ class EngineChoice:
 
 
 def open_engine(voice: str | None = None, device: str = "auto", registry: VoiceRegistry | None = None,
-                backend: str = "torch", onnx_dir: str | Path | None = None) -> EngineChoice:
+                backend: str = "torch", onnx_dir: str | Path | None = None, precision: str = "fp32") -> EngineChoice:
     """`voice` is a registered name or a TOML path; None means the registry's default, else the bundled voice.
 
-    `device` (auto, cpu, cuda, cuda:N) and `backend` ("torch" or "onnx", with the export in `onnx_dir` or the
-    voice's default export folder; see `Voice.load`) apply to GPT-SoVITS voices; the bundled voice runs on
-    ONNX Runtime on the CPU.
+    `device` (auto, cpu, cuda, cuda:N), `backend` ("torch", "onnx" or "openvino", with the export in `onnx_dir`
+    or the voice's default export folder) and `precision` (see `Voice.load`) apply to GPT-SoVITS voices; the
+    bundled voice runs on ONNX Runtime on the CPU.
     """
     device = compute_device(device)
     registry = registry or VoiceRegistry()
@@ -54,5 +54,7 @@ def open_engine(voice: str | None = None, device: str = "auto", registry: VoiceR
 
     spec = VoiceSpec.from_toml(voice) if Path(voice).suffix == ".toml" else registry.spec(voice)
     logger.info("loading voice %s (%s backend)", spec.name, backend)
-    return EngineChoice(Synthesizer(Voice.load(spec, device, backend=backend, onnx_dir=onnx_dir)),
-                        f"GPT-SoVITS voice {spec.name!r} ({backend} backend, {device})", False)
+    voice = Voice.load(spec, device, precision=precision, backend=backend, onnx_dir=onnx_dir)
+    computed = voice.precision.describe() if voice.precision is not None else "fp32"
+    return EngineChoice(Synthesizer(voice), f"GPT-SoVITS voice {spec.name!r} ({backend} backend, {device}, {computed})",
+                        False)

@@ -35,3 +35,11 @@ class VoiceNotFoundError(RequestError):
 
 class ForbiddenPathError(AgentTTSError):
     """A client named a file outside the directories the server's operator allows (the server answers 403)."""
+
+
+class AudioDeviceError(AgentTTSError):
+    """No usable sound device, or the device failed."""
+
+
+class DeviceTimeoutError(AudioDeviceError):
+    """A PortAudio call did not return in time (the sound server or driver is stuck)."""

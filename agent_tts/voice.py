@@ -1,8 +1,9 @@
 """A voice: GPT + SoVITS files, a 3-10 s reference clip with its text, and the pretrained feature models.
 
-Everything derived from the reference (prompt codes, spectrogram and speaker
-vector `ge`, reference phones and BERT features) is computed once at load and
-reused for every sentence. A voice can be described in a small TOML file:
+Everything derived from the reference (prompt codes, spectrogram, the
+speaker-verification embedding of v2Pro voices, speaker vector `ge`,
+reference phones and BERT features) is computed once at load and reused for
+every sentence (`reference.py`). A voice can be described in a small TOML file:
 
     name = "alice"
     gpt = "GPT_weights_v2/alice-e15.ckpt"
@@ -10,10 +11,14 @@ reused for every sentence. A voice can be described in a small TOML file:
     ref_audio = "alice_ref.wav"
     ref_text = "今天的会议改到下午三点。"
     ref_language = "zh"                 # zh, en, ja or auto
-    pretrained = "pretrained_models"    # holds chinese-hubert-base/ and chinese-roberta-wwm-ext-large/
+    pretrained = "pretrained_models"    # holds chinese-hubert-base/, chinese-roberta-wwm-ext-large/, sv/
+    aux_ref_audio = ["alice_2.wav"]     # optional: more clips whose speaker vectors are averaged in
 
 Relative paths are relative to the TOML file. `hubert = ...` and `bert = ...`
-name the two folders separately instead of `pretrained`.
+name the two folders separately instead of `pretrained`; `sv = ...` names the
+speaker-verification model v2Pro and v2ProPlus voices need (by default
+`sv/pretrained_eres2netv2w24s4ep4.ckpt` in the pretrained folder, or beside
+the HuBERT folder).
 """
 
 from __future__ import annotations
@@ -24,49 +29,25 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from agent_tts.audio.clip import load_clip
 from agent_tts.compute_device import compute_device
-from agent_tts.errors import AgentTTSError, ReferenceAudioError
-from agent_tts.models.checkpoints import load_sovits
+from agent_tts.errors import AgentTTSError
+from agent_tts.models.checkpoints import load_sovits, load_speaker_verification
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
-from agent_tts.models.quantization import quantize_linear_layers
+from agent_tts.models.precision import PrecisionPlan, resolve_precision
+from agent_tts.models.quantization import quantize_linear_weights
 from agent_tts.models.shared import shared_gpt
-from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
-from agent_tts.models.spectrogram import linear_spectrogram
+from agent_tts.models.sovits import SoVITSModel
 from agent_tts.models.t2s import Text2SemanticModel
-from agent_tts.text.bert_features import phone_level_bert
+from agent_tts.pretrained_layout import BERT_FOLDER, HUBERT_FOLDER, SV_CHECKPOINT
+from agent_tts.reference import ReferenceFeatures, TorchReferenceEncoders, derive_reference_features
 from agent_tts.text.frontend import TextFrontend
 from agent_tts.text.language_split import LANGUAGES
 from agent_tts.text.phonemes import Phonemes
 
 logger = logging.getLogger(__name__)
 
-MIN_REFERENCE_SECONDS = 3.0
-MAX_REFERENCE_SECONDS = 10.0
-# The reference pads the 16 kHz prompt with 0.3 s of zeros counted at the model's rate.
-PROMPT_PAD_SECONDS = 0.3
-# fp32 everywhere; fp16: the GPT in half precision on CUDA; int8: the GPT's and BERT's linear weights on the CPU.
-PRECISIONS = ("fp32", "fp16", "int8")
-HUBERT_FOLDER = "chinese-hubert-base"
-BERT_FOLDER = "chinese-roberta-wwm-ext-large"
-
-
-def prompt_waveform_16k(path: str | Path, model_rate: int) -> np.ndarray:
-    """The reference clip at 16 kHz with the reference's trailing zeros (HuBERT's input)."""
-    wav16k = load_clip(path, 16000)
-    return np.concatenate([wav16k, np.zeros(int(model_rate * PROMPT_PAD_SECONDS), np.float32)])
-
-
-def reference_spectrogram(path: str | Path, config: SoVITSConfig) -> torch.Tensor:
-    """Linear spectrogram [1, bins, frames] of the clip at the model rate, peak-limited as the reference does."""
-    wav = torch.from_numpy(load_clip(path, config.sampling_rate))
-    peak = float(wav.abs().max()) if wav.numel() else 0.0
-    if peak > 1:
-        wav = wav / min(2.0, peak)
-    return linear_spectrogram(wav[None], config.filter_length, config.hop_length, config.win_length)
 
 
 def default_voices_dir() -> Path:
@@ -90,6 +71,12 @@ class VoiceSpec:
     ref_language: str
     hubert: Path
     bert: Path
+    aux_ref_audio: tuple[Path, ...] = ()    # more clips for the speaker vector, averaged with ref_audio's
+    sv: Path | None = None                  # the speaker-verification model (v2Pro/v2ProPlus); None: sv/ beside hubert
+
+    def __post_init__(self) -> None:
+        if self.sv is None:
+            object.__setattr__(self, "sv", self.hubert.parent / SV_CHECKPOINT)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "VoiceSpec":
@@ -113,18 +100,25 @@ class VoiceSpec:
         language = record.get("ref_language", "auto")
         if language not in LANGUAGES:
             raise AgentTTSError(f"{path}: ref_language {language!r} is not one of {', '.join(LANGUAGES)}")
+        aux = record.get("aux_ref_audio", [])
+        if not isinstance(aux, list) or not all(isinstance(item, str) for item in aux):
+            raise AgentTTSError(f"{path}: aux_ref_audio must be a list of audio file paths")
+        sv = record.get("sv") or (pretrained and str(Path(pretrained) / SV_CHECKPOINT))
         return cls(
             name=record.get("name", path.stem), gpt=base / record["gpt"], sovits=base / record["sovits"],
             ref_audio=base / record["ref_audio"], ref_text=record["ref_text"], ref_language=language,
-            hubert=base / hubert, bert=base / bert,
+            hubert=base / hubert, bert=base / bert, aux_ref_audio=tuple(base / item for item in aux),
+            sv=base / sv if sv else None,
         )
 
     @classmethod
     def with_pretrained(cls, name: str, gpt: Path, sovits: Path, ref_audio: Path, ref_text: str, ref_language: str,
-                        pretrained: Path) -> "VoiceSpec":
-        """A spec whose HuBERT and BERT folders are the official ones inside `pretrained`."""
+                        pretrained: Path, aux_ref_audio: tuple[Path, ...] = ()) -> "VoiceSpec":
+        """A spec whose HuBERT, BERT and speaker-verification files are the official ones inside `pretrained`."""
+        pretrained = Path(pretrained)
         return cls(name, Path(gpt), Path(sovits), Path(ref_audio), ref_text, ref_language,
-                   Path(pretrained) / HUBERT_FOLDER, Path(pretrained) / BERT_FOLDER)
+                   pretrained / HUBERT_FOLDER, pretrained / BERT_FOLDER, tuple(Path(path) for path in aux_ref_audio),
+                   pretrained / SV_CHECKPOINT)
 
     def to_toml(self) -> str:
         """The spec as a voice TOML file, with absolute paths."""
@@ -132,8 +126,11 @@ class VoiceSpec:
             return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         fields = {"name": self.name, "gpt": self.gpt.resolve(), "sovits": self.sovits.resolve(),
                   "ref_audio": self.ref_audio.resolve(), "ref_text": self.ref_text, "ref_language": self.ref_language,
-                  "hubert": self.hubert.resolve(), "bert": self.bert.resolve()}
-        return "".join(f"{key} = {quoted(str(value))}\n" for key, value in fields.items())
+                  "hubert": self.hubert.resolve(), "bert": self.bert.resolve(), "sv": self.sv.resolve()}
+        lines = [f"{key} = {quoted(str(value))}\n" for key, value in fields.items()]
+        if self.aux_ref_audio:
+            lines.append(f"aux_ref_audio = [{', '.join(quoted(str(path.resolve())) for path in self.aux_ref_audio)}]\n")
+        return "".join(lines)
 
     @classmethod
     def by_name(cls, name: str, voices_dir: str | Path | None = None) -> "VoiceSpec":
@@ -146,24 +143,7 @@ class VoiceSpec:
         return cls.from_toml(path)
 
 
-BACKENDS = ("torch", "onnx")
-
-
-def checked_prompt_waveform(spec: VoiceSpec, model_rate: int) -> np.ndarray:
-    """The reference clip at 16 kHz for HuBERT, after checking that it is 3-10 s long."""
-    wav16k = prompt_waveform_16k(spec.ref_audio, model_rate)
-    seconds = (len(wav16k) - int(model_rate * PROMPT_PAD_SECONDS)) / 16000
-    if not MIN_REFERENCE_SECONDS <= seconds <= MAX_REFERENCE_SECONDS:
-        raise ReferenceAudioError(f"{spec.ref_audio}: reference clip is {seconds:.1f} s; use one of "
-                                  f"{MIN_REFERENCE_SECONDS:g}-{MAX_REFERENCE_SECONDS:g} s")
-    return wav16k
-
-
-def reference_phonemes(spec: VoiceSpec, frontend: TextFrontend) -> Phonemes:
-    phonemes = frontend(spec.ref_text, spec.ref_language)
-    if not phonemes.phones or phonemes.is_silent:
-        raise AgentTTSError(f"voice {spec.name!r}: the reference text {spec.ref_text!r} has nothing to read")
-    return phonemes
+BACKENDS = ("torch", "onnx", "openvino")
 
 
 def resolve_spec(spec: VoiceSpec | str | Path) -> VoiceSpec:
@@ -187,18 +167,40 @@ class Voice:
     sovits: SoVITSModel
     bert: BertFeatureExtractor
     frontend: TextFrontend
-    prompt_codes: torch.Tensor          # [1, P] semantic tokens of the reference clip
-    ge: torch.Tensor                    # [1, gin, 1] speaker vector
-    ref_phonemes: Phonemes
-    ref_bert: torch.Tensor              # [1024, n_ref_phones]
+    reference: ReferenceFeatures
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the models run
     backend: str = "torch"
+    precision: PrecisionPlan | None = None  # what each model runs in (None: fp32)
 
     @property
     def engine_device(self) -> torch.device:
         """Where the engine keeps its own tensors (phones, tokens, sampling): the models' device for torch; the CPU
         for ONNX Runtime, which moves what its device needs itself."""
         return self.device if self.backend == "torch" else torch.device("cpu")
+
+    @property
+    def prompt_codes(self) -> torch.Tensor:
+        """[1, P] semantic tokens of the reference clip."""
+        return self.reference.prompt_codes
+
+    @property
+    def ge(self) -> torch.Tensor:
+        """[1, gin, 1] speaker vector for `sovits.decode` (v2Pro: the model derives the MRTE's 512-d one from it)."""
+        return self.reference.ge
+
+    @property
+    def ref_phonemes(self) -> Phonemes:
+        return self.reference.ref_phonemes
+
+    @property
+    def ref_bert(self) -> torch.Tensor:
+        """[1024, n_ref_phones] BERT features of the reference text."""
+        return self.reference.ref_bert
+
+    @property
+    def version(self) -> str:
+        """The SoVITS file's version: v2, v2Pro or v2ProPlus."""
+        return self.sovits.config.version
 
     @property
     def sample_rate(self) -> int:
@@ -214,45 +216,44 @@ class Voice:
         """Load from a spec, a TOML path, or a voice name in the voices folder.
 
         `device`: auto (CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N.
-        `precision="int8"` (torch on the CPU only) gives the GPT and BERT int8 linear weights: faster,
-        slightly less exact. `precision="fp16"` (torch on CUDA only) runs the GPT in half precision.
+        `precision`: fp32 (the default: what the parity fixture checks), bf16, int8 (the CPU), fp16 (CUDA), or
+        auto (bf16 where the CPU multiplies bf16 natively, else fp32); which model runs in what is in
+        `agent_tts.models.precision`.
         `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
-        export folder for the voice's name. Voices made from the same GPT file share the loaded GPT (and so
+        export folder for the voice's name; `backend="openvino"` the same export with the SoVITS decoder and BERT on
+        OpenVINO (CPU; precision auto, bf16 or fp32). Voices made from the same GPT file share the loaded GPT (and so
         one batch of AR steps).
         """
         spec = resolve_spec(spec)
         device = compute_device(device)
         if backend not in BACKENDS:
             raise AgentTTSError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if precision not in PRECISIONS:
-            raise AgentTTSError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if backend == "onnx":
-            if precision != "fp32":
+            if precision not in ("fp32", "auto"):
                 raise AgentTTSError(f"the ONNX backend runs the fp32 export; precision={precision!r} is for the "
                                     "torch backend")
             from agent_tts.onnx.voice_loader import load_onnx_voice
 
             return load_onnx_voice(spec, onnx_dir, device)
+        if backend == "openvino":
+            if device.type != "cpu":
+                raise AgentTTSError(f"the OpenVINO backend runs on the CPU, not {device}; use --device cpu")
+            from agent_tts.openvino.voice_loader import load_openvino_voice
+
+            return load_openvino_voice(spec, onnx_dir, precision)
         device = torch.device(device)
-        if precision == "int8" and device.type != "cpu":
-            raise AgentTTSError("precision='int8' is for the CPU; on CUDA use fp16 or the default")
-        if precision == "fp16" and device.type != "cuda":
-            raise AgentTTSError("precision='fp16' is for CUDA devices; on the CPU use the default or int8")
-        gpt_dtype = torch.float16 if precision == "fp16" else torch.float32
-        gpt = shared_gpt(spec.gpt, gpt_dtype, device, quantize_linear_layers if precision == "int8" else None,
-                         precision)
+        plan = resolve_precision(precision, device)
+        gpt = shared_gpt(spec.gpt, plan, device)
         sovits = load_sovits(spec.sovits).to(device).eval()
+        sv_model = None
+        if sovits.config.uses_speaker_verification:
+            sv_model = load_speaker_verification(spec.sv, sovits.config.version, device=device)
         hubert = HubertFeatureExtractor.from_folder(spec.hubert).to(device).eval()
         bert = BertFeatureExtractor.from_folder(spec.bert).to(device).eval()
         frontend = TextFrontend(version="v2")
-        with torch.inference_mode():
-            wav16k = checked_prompt_waveform(spec, sovits.config.sampling_rate)
-            ssl = hubert(torch.from_numpy(wav16k).to(device)[None])
-            prompt_codes = sovits.extract_latent(ssl)[0, :1]
-            ge = sovits.speaker_embedding(reference_spectrogram(spec.ref_audio, sovits.config).to(device))
-            ref_phonemes = reference_phonemes(spec, frontend)
-            ref_bert = phone_level_bert(bert, ref_phonemes).to(device)
-        del hubert
-        if precision == "int8":
-            bert = quantize_linear_layers(bert)
-        return cls(spec, gpt, sovits, bert, frontend, prompt_codes, ge, ref_phonemes, ref_bert, device)
+        encoders = TorchReferenceEncoders(hubert, sovits, sv_model, device)
+        reference = derive_reference_features(spec, encoders, bert, frontend, sovits.config, device)
+        del encoders, hubert, sv_model  # used once per reference clip
+        sovits.to(plan.sovits_dtype)
+        bert = quantize_linear_weights(bert, plan.bert_dtype) if plan.int8_weights else bert.to(plan.bert_dtype)
+        return cls(spec, gpt, sovits, bert, frontend, reference, device, precision=plan)

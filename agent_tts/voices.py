@@ -68,7 +68,8 @@ class VoiceRegistry:
         target = self.path(voice.name)
         if target.exists() and not replace:
             raise AgentTTSError(f"a voice named {voice.name!r} exists; remove it first or pass --replace")
-        for label, path in (("--gpt", voice.gpt), ("--sovits", voice.sovits), ("--ref", voice.ref_audio)):
+        for label, path in (("--gpt", voice.gpt), ("--sovits", voice.sovits), ("--ref", voice.ref_audio),
+                            *(("--aux-ref", path) for path in voice.aux_ref_audio)):
             if not path.is_file():
                 raise AgentTTSError(f"{label} {path}: file not found")
         for folder in (voice.hubert, voice.bert):

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     llm = (make_llm(args.llm_url, args.llm_model) if args.llm_url and args.llm_model
            else ScriptedLLMService(FAQResponder(), first_token_s=0.2))
-    tts = GPTSoVITSTTSService(voice=args.voice, device=args.device)
+    tts = GPTSoVITSTTSService(voice=args.voice, device=args.device, precision=args.precision)
     params = voice_agent.transport_params(args.input_device, args.output_device)
     print("agent-tts customer service: " + ("type a question per line; Ctrl-D ends" if args.text
                                             else "ask a question; talk over the bot to interrupt it"), flush=True)

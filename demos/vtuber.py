@@ -29,7 +29,7 @@ from pipecat.workers.runner import WorkerRunner  # noqa: E402
 
 from agent_tts.audio.devices import device_choice  # noqa: E402
 from agent_tts.chat_queue import ChatQueue, Verdict  # noqa: E402
-from agent_tts.cli.engine_arguments import add_device_argument  # noqa: E402
+from agent_tts.cli.engine_arguments import add_compute_arguments  # noqa: E402
 from agent_tts.conversation.stdin import stdin_lines  # noqa: E402
 from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport, SoundDeviceTransportParams  # noqa: E402
 from agent_tts.pipecat.tts_service import GPTSoVITSTTSService  # noqa: E402
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--file", type=Path, help="follow this chat log")
     source.add_argument("--websocket", metavar="URL", help="read chat messages from this websocket")
     parser.add_argument("--voice", help="a registered voice name or a voice TOML")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--output-device", help="speaker name or index")
     args = parser.parse_args(argv)
     lines = file_lines(args.file) if args.file else websocket_lines(args.websocket) if args.websocket else stdin_lines()
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         audio_out_enabled=True, audio_out_sample_rate=OUTPUT_RATE, output_device=device))
     print("agent-tts VTuber voice: type chat lines as 'user: message' ($5 ... or !say ... go first); Ctrl-D ends",
           flush=True)
-    asyncio.run(read_aloud(lines, GPTSoVITSTTSService(voice=args.voice, device=args.device), transport, ChatQueue(), TurnTimer()))
+    tts = GPTSoVITSTTSService(voice=args.voice, device=args.device, precision=args.precision)
+    asyncio.run(read_aloud(lines, tts, transport, ChatQueue(), TurnTimer()))
     return 0
 
 

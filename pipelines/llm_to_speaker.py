@@ -25,7 +25,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from agent_tts.audio.devices import device_choice
-from agent_tts.cli.engine_arguments import add_device_argument
+from agent_tts.cli.engine_arguments import add_compute_arguments
 from agent_tts.conversation.stdin import stdin_lines
 from agent_tts.pipecat.services import SYSTEM_PROMPT, make_llm
 from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport, SoundDeviceTransportParams
@@ -45,6 +45,10 @@ class TurnDone(FrameProcessor):
         if isinstance(frame, BotStoppedSpeakingFrame):
             self.spoken.set()
         await self.push_frame(frame, direction)
+
+
+# How long a cancelled pipeline may take to finish.
+CANCEL_TIMEOUT_S = 10.0
 
 
 def build(tts: GPTSoVITSTTSService, llm: FrameProcessor, transport: SoundDeviceTransport):
@@ -92,14 +96,23 @@ async def speak_prompts(prompts: Iterable[str] | AsyncIterable[str], tts: GPTSoV
 
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), drive())
+    running = asyncio.ensure_future(runner.run())
+    try:
+        await drive()
+    except BaseException:
+        # End the pipeline through pipecat (a CancelFrame) before raising: left to asyncio.run's teardown, which
+        # cancels every task at once, the worker would wait forever for a CancelFrame no task carries.
+        await worker.cancel(reason="a prompt was not answered")
+        await asyncio.wait_for(asyncio.shield(running), CANCEL_TIMEOUT_S)
+        raise
+    await running
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("prompts", nargs="*", help="prompts to answer; '-' or none reads them from stdin, one per line")
     parser.add_argument("--voice", help="a registered voice name or a voice TOML (default: yours, else the bundled one)")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--llm-url", help="an OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
     parser.add_argument("--llm-model", help="the model name at that URL")
     parser.add_argument("--output-device", help="sound device name or index")
@@ -108,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     prompts = [p for p in args.prompts if p != "-"] or stdin_prompts()
     params = SoundDeviceTransportParams(audio_out_enabled=True, audio_out_sample_rate=args.sample_rate,
                                         output_device=device_choice(args.output_device))
-    tts = GPTSoVITSTTSService(voice=args.voice, device=args.device)
+    tts = GPTSoVITSTTSService(voice=args.voice, device=args.device, precision=args.precision)
     asyncio.run(speak_prompts(prompts, tts, make_llm(args.llm_url, args.llm_model), SoundDeviceTransport(params),
                               TurnTimer()))
     return 0

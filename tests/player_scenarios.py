@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import asdict
 
 import numpy as np
 
@@ -68,22 +69,42 @@ async def stop_in_real_time() -> dict:
         while player._turn is None or player._turn.stats.first_sound is None:
             await asyncio.sleep(0.005)
         await asyncio.sleep(1.0)
-        handed = player._turn.stats.played_seconds
         player.stop()
-        return handed
 
     stopper = asyncio.create_task(stop_later())
     stats = await player.play(chunks())
-    handed_before_stop = await stopper
+    await stopper
     await asyncio.sleep(0.5)
 
     async def next_turn():
         yield chunk(tone(660, 0.5, 22050), 22050)
     second = await player.play(next_turn())
     player.close()
-    return {"handed_before_stop": handed_before_stop, "block_seconds": player.blocksize / 22050,
-            "played_seconds": stats.played_seconds, "second_turn_sound_after_s": second.first_sound - second.started,
+    return {"played_at_stop": stats.played_at_stop, "block_seconds": player.blocksize / 22050,
+            "played_seconds": stats.played_seconds, "underruns": stats.underruns,
+            "device_underflows": stats.device_underflows + second.device_underflows,
+            "second_turn_sound_after_s": second.first_sound - second.started,
             "second_turn_played_seconds": second.played_seconds}
+
+
+async def prebuffer_grows_after_underrun() -> dict:
+    """A turn whose engine stalls for 3 s mid-speech (longer than a busy device's own stalls), on a real-time
+    device; then a second turn."""
+    player = Player(22050, device="agent_tts_capture")
+    player.open()
+    await asyncio.sleep(2.5)  # PulseAudio's ALSA plugin takes up to 2 s to settle after a stream starts
+
+    async def stalling():
+        yield chunk(tone(440, 0.3, 22050), 22050)
+        await asyncio.sleep(3.0)
+        yield chunk(tone(440, 0.3, 22050), 22050, 1)
+    first = await player.play(stalling())
+
+    async def next_turn():
+        yield chunk(tone(660, 0.5, 22050), 22050)
+    second = await player.play(next_turn())
+    player.close()
+    return {"first": asdict(first), "second": asdict(second)}
 
 
 def no_device() -> dict:

@@ -3,23 +3,27 @@
 `agent_speaker` is what the agent plays into: the ALSA device
 `agent_tts_capture` writes everything it plays to a WAV file and hands it to
 that sink, which consumes it in real time. `agent_mic` is what the test
-"says" into (ALSA `agent_mic_out`); the agent's microphone (ALSA
-`agent_mic_in`) is its monitor. The server is started and stopped by the
-test; the environment it yields reaches it (run the audio code in a child
-process with it).
+"says" into (ALSA `agent_mic_out`, or `say_into_the_microphone`); the
+agent's microphone (ALSA `agent_mic_in`) is its monitor. The server is
+started and stopped by the test; the environment it yields reaches it (run
+the audio code in a child process with it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 
 
 def require_pulseaudio() -> None:
@@ -70,3 +74,15 @@ pcm.agent_mic_out {{ type pulse; device "agent_mic" }}
         yield env
     finally:
         subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True, timeout=30)
+
+
+async def say_into_the_microphone(pcm: np.ndarray, rate: int) -> None:
+    """Play speech into the agent's microphone in real time, from another process: `paplay` keeps its buffer in
+    the sound server, so a busy machine delays the speech as a whole but never cuts a gap into it (which would
+    split one user turn in two)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "speech.wav"
+        soundfile.write(path, pcm, rate, subtype="PCM_16")
+        player = await asyncio.create_subprocess_exec("paplay", "--device=agent_mic", str(path))
+        if await player.wait() != 0:
+            raise RuntimeError(f"paplay failed with status {player.returncode}")

@@ -18,7 +18,7 @@ def test_bench_reports_streaming_and_whole_and_other_first_chunk_sizes(gsv_v2_fi
     figures = json.loads(out.read_text())
     assert figures["cpu_rates_before"]["gemm_gflops"] > 0 and figures["cpu_rates_after"]["read_gb_per_s"] > 0
     for name in ("sentence_20_chars", "paragraph_3_sentences"):
-        case = figures["backends"]["torch"][name]
+        case = figures["backends"]["torch fp32"][name]
         assert case["first_chunk_tokens"] == 10
         streaming, whole = case["streaming"], case["whole"]
         assert streaming["first_audio_s"]["n"] == 2 and whole["first_audio_s"]["n"] == 2
@@ -34,3 +34,19 @@ def test_bench_reports_streaming_and_whole_and_other_first_chunk_sizes(gsv_v2_fi
 def test_bench_refuses_a_first_chunk_of_no_tokens(capsys):
     assert main(["bench", "--first-chunk-tokens", "0"]) == 2
     assert "--first-chunk-tokens: chunk sizes must be at least one token" in capsys.readouterr().err
+
+
+def test_bench_measures_each_precision_in_one_run_and_says_what_the_cpu_has(gsv_v2_fixture, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    toml = write_fixture_voice(gsv_v2_fixture, tmp_path)
+    assert main(["bench", "--voice", str(toml), "--runs", "1", "--full-runs", "1", "--streaming-only",
+                 "--precision", "fp32", "int8", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "CPU: " in printed and "AVX2 " in printed and "AMX " in printed
+    assert "against torch fp32" in printed
+    figures = json.loads(out.read_text())
+    assert set(figures["backends"]) == {"torch fp32", "torch int8"}
+    int8 = figures["backends"]["torch int8"]
+    assert int8["precision"].startswith("int8 (GPT int8 weights")
+    assert "whole" not in int8["sentence_20_chars"] and int8["sentence_20_chars"]["streaming"]["rtf"] > 0
+    assert set(figures["cpu"]) >= {"model", "avx2", "avx512", "avx512_bf16", "amx"}

@@ -101,14 +101,14 @@ def test_v1_gpt_detected_by_phoneme_vocabulary(tmp_path: Path) -> None:
     assert "v1 GPT file detected" in _one_line(exc, path)
 
 
-@pytest.mark.parametrize("header, version", [(b"03", "v3"), (b"04", "v4"), (b"05", "v2Pro"), (b"06", "v2ProPlus")])
+@pytest.mark.parametrize("header, version", [(b"00", "v1"), (b"02", "v3"), (b"03", "v3"), (b"04", "v4")])
 def test_tagged_versions_are_reported(tmp_path: Path, header: bytes, version: str) -> None:
     path = write_sovits_checkpoint(tmp_path / f"{version}.pth", TINY_SOVITS_MODEL, header=header)
     with pytest.raises(UnsupportedVersionError) as exc:
         load_sovits(path)
     message = _one_line(exc, path)
     assert f"GPT-SoVITS {version} SoVITS file detected" in message
-    assert "implements v2" in message
+    assert "implements v2, v2Pro and v2ProPlus" in message
 
 
 def test_v2_file_with_version_tag_loads(tmp_path: Path) -> None:

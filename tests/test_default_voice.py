@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,33 @@ def test_warm_up_runs_and_chunk_timings_cover_the_synthesis(engine):
             return chunk
     chunk = asyncio.run(first_chunk())
     assert chunk.timings.decode_ms > 0 and chunk.timings.since_unit_ready_s >= chunk.timings.decode_ms / 1000
+
+
+ACCURACY_TEXT = ("Sure, I can help with that. Your order shipped on Monday from our warehouse in Leeds. "
+                 "The courier collected it in the afternoon, and it passed through the regional depot on Tuesday "
+                 "morning. Is there anything else I can do for you today?")
+
+
+def test_the_graph_gives_phoneme_durations_that_add_up_to_the_waveform(engine):
+    phonemes, _ = engine.to_phonemes("Good morning, how are you?")
+    audio, starts = engine.voice.synthesize_timed(phonemes, noise_scale=0.0, noise_w=0.0)
+    assert starts is not None and len(starts) == len(unicodedata.normalize("NFD", phonemes))
+    assert starts[0] > 0 and np.all(np.diff(starts) >= 0) and starts[-1] < len(audio)
+    assert np.array_equal(audio, engine.voice.synthesize(phonemes, noise_scale=0.0, noise_w=0.0))
+
+
+async def test_word_start_times_match_what_whisper_hears(engine):
+    """Real weights: Piper's own durations against whisper tiny.en's word timestamps on the same audio."""
+    from asr_oracle import align, transcribe_words, words
+
+    chunks = [chunk async for chunk in engine.stream(ACCURACY_TEXT)]
+    ours = [(word, timed.start_s) for chunk in chunks for timed in chunk.words for word in words(timed.text)]
+    assert [word for word, _ in ours] == words(ACCURACY_TEXT)
+    heard = transcribe_words(np.concatenate([chunk.pcm for chunk in chunks]), engine.sample_rate)
+    pairs = align([word for word, _ in ours], [word.word for word in heard]).pairs
+    errors = np.array([ours[r][1] - heard[h].start_s for r, h in pairs
+                       if r is not None and h is not None and ours[r][0] == heard[h].word])
+    print(f"{len(errors)} of {len(ours)} words compared: median |error| {1000 * np.median(np.abs(errors)):.0f} ms, "
+          f"mean {1000 * errors.mean():+.0f} ms, 90th percentile {1000 * np.percentile(np.abs(errors), 90):.0f} ms")
+    assert len(errors) >= 0.8 * len(ours)
+    assert np.median(np.abs(errors)) <= 0.080

@@ -27,7 +27,7 @@ def run_in_pulse(tmp_path: Path, command: list[str], stdin: str = "", timeout: i
 def test_microphone_demo_path_hears_the_question_and_answers_it(tmp_path):
     completed, played, rate = run_in_pulse(
         tmp_path, [sys.executable, "tests/mic_demo_scenario.py", str(REPO / "pipelines"),
-                   "Hello there.", "Where is my order?"])
+                   "Hello there good morning to you.", "Where is my order?"])
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     print(result)
     assert len(result["first_audio_ms"]) == 2 and len(result["first_sound_ms"]) == 2

@@ -242,15 +242,16 @@ async def test_a_failure_inside_synthesis_reaches_the_consumer_with_its_cause(vo
     assert not _worker_threads()
 
 
-async def test_int8_precision_quantizes_the_linear_layers_and_still_speaks(gsv_v2_fixture, tmp_path, voice):
-    int8 = Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path), precision="int8")
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+@pytest.mark.parametrize("precision", ["int8", "bf16"])
+async def test_reduced_precision_voices_speak_the_same_way_twice(gsv_v2_fixture, tmp_path, voice, precision):
+    reduced = Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path), precision=precision)
+    from agent_tts.models.quantization import Int8WeightLinear
 
-    assert isinstance(int8.gpt.ar_predict_layer, DynamicQuantizedLinear)
-    assert isinstance(int8.gpt.h.layers[0].linear1, DynamicQuantizedLinear)
+    assert isinstance(reduced.gpt.ar_predict_layer, Int8WeightLinear) == (precision == "int8")
+    assert reduced.precision.name == precision
     options = dict(seed=5, fixed_tokens=60)
-    first = np.concatenate([c.pcm for c in await _collect(Synthesizer(int8), "你好，欢迎光临。", **options)])
-    again = np.concatenate([c.pcm for c in await _collect(Synthesizer(int8), "你好，欢迎光临。", **options)])
-    assert np.array_equal(first, again) and np.abs(first).max() > 0
+    first = np.concatenate([c.pcm for c in await _collect(Synthesizer(reduced), "你好，欢迎光临。", **options)])
+    again = np.concatenate([c.pcm for c in await _collect(Synthesizer(reduced), "你好，欢迎光临。", **options)])
+    assert first.dtype == np.float32 and np.array_equal(first, again) and np.abs(first).max() > 0
     with pytest.raises(AgentTTSError, match="precision"):
         Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path, "other"), precision="fp8")

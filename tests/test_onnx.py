@@ -23,7 +23,7 @@ from agent_tts.onnx.manifest import GRAPH_FILES, MANIFEST, SOURCES_KEY, VERSION_
 from agent_tts.onnx.parity import run_onnx_parity
 from agent_tts.parity import snr_db
 from agent_tts.voice import Voice, VoiceSpec
-from engine_support import write_fixture_voice
+from engine_support import WORD_TEXT, check_word_times, write_fixture_voice
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_a_changed_source_file_makes_the_export_stale(spec, export_dir, tmp_path
         Voice.load(moved, backend="onnx", onnx_dir=export_dir)
     with pytest.raises(StaleExportError, match="no ONNX export here.*agent-tts export-onnx"):
         Voice.load(spec, backend="onnx", onnx_dir=tmp_path / "nothing")
-    assert set(voice_sources(spec)) == {"gpt", "sovits", "hubert", "bert"}
+    assert set(voice_sources(spec, "v2")) == {"gpt", "sovits", "hubert", "bert"}
 
 
 def test_a_graph_from_another_export_is_refused(spec, export_dir, tmp_path):
@@ -191,6 +191,7 @@ def test_cli_exports_then_speaks_on_the_onnx_backend_and_doctor_reports_it(spec,
     assert main(["doctor"]) == 0
     report = capsys.readouterr().out
     assert "CPUExecutionProvider" in report and "torch" in report
+    assert "AVX2 " in report and "--precision auto on the CPU: " in report
     assert "fixture: " in report and "no ONNX export (make one with: agent-tts export-onnx fixture)" in report
 
     assert main(["export-onnx", "fixture"]) == 0
@@ -199,7 +200,7 @@ def test_cli_exports_then_speaks_on_the_onnx_backend_and_doctor_reports_it(spec,
 
     out = tmp_path / "said.wav"
     assert main(["say", "--voice", "fixture", "--backend", "onnx", "--out", str(out), "Hello from the export."]) == 0
-    assert "(onnx backend, cpu)" in capsys.readouterr().err
+    assert "(onnx backend, cpu, fp32)" in capsys.readouterr().err
     import soundfile
 
     pcm, rate = soundfile.read(out)
@@ -221,3 +222,9 @@ def test_the_onnx_backend_refuses_int8_and_unknown_backends(spec, export_dir):
         Voice.load(spec, backend="onnx", onnx_dir=export_dir, precision="int8")
     with pytest.raises(AgentTTSError, match="backend must be one of"):
         Voice.load(spec, backend="tensorrt")
+
+
+async def test_the_onnx_backend_times_every_word_without_the_probe(onnx_voice):
+    """The exported step graph has no attention probe: words are placed at an average rate, still all of them."""
+    chunks = [chunk async for chunk in Synthesizer(onnx_voice).stream(WORD_TEXT, seed=1, fixed_tokens_per_phone=2.5)]
+    assert len(check_word_times(chunks, WORD_TEXT)) == 10 + 13

@@ -75,7 +75,7 @@ async def test_service_streams_clause_first_audio_resampled_to_the_pipeline_rate
     audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
     assert audio and all(f.sample_rate == 16000 and f.num_channels == 1 for f in audio)
     spoken = [f.text for f in down if isinstance(f, TTSTextFrame)]
-    assert spoken[0] == "Sure, I can help with that."
+    assert " ".join(spoken) == text  # word by word (word timestamps), every word once
     expected_seconds = len(await default_engine.synthesize_async(text)) / 22050
     # The same speech (units cut slightly differently change the pauses a little), at 16 kHz.
     assert abs(len(audio_of(down)) / 16000 - expected_seconds) < 0.04 * expected_seconds
@@ -83,6 +83,37 @@ async def test_service_streams_clause_first_audio_resampled_to_the_pipeline_rate
     assert {type(d).__name__ for d in metrics} >= {"TTFBMetricsData", "ProcessingMetricsData", "TTSUsageMetricsData"}
     assert tts.warm_up_seconds is not None and tts._stop_frame_timeout_s >= 3.0
     assert isinstance(down[-1], (TTSStoppedFrame, LLMFullResponseEndFrame))
+
+
+class UnitRecordingVoice(DefaultVoiceSynthesizer):
+    """The bundled voice, noting the text of each unit it is given to speak."""
+
+    def __init__(self) -> None:
+        super().__init__(noise_scale=0.0, noise_w=0.0)
+        self.units: list[str] = []
+
+    def _prepare_unit(self, text, options):
+        self.units.append(text)
+        return super()._prepare_unit(text, options)
+
+
+async def test_the_engine_speaks_the_aggregators_units_and_each_word_is_timed_as_it_plays():
+    engine = UnitRecordingVoice()
+    text = "Sure, I can help with that. Your order shipped on Monday, and it arrives on Friday."
+    tts = GPTSoVITSTTSService(voice=engine, warm_up=False)
+    try:
+        down, _ = await run_test(tts, frames_to_send=llm_reply(text), start_timeout=10)
+    finally:
+        engine.close()
+    # One segmentation pass: the clause-first rule fired once, on the reply's first clause, not on every sentence.
+    assert engine.units == ["Sure, I can help with that.", "Your order shipped on Monday, and it arrives on Friday."]
+    words = [f for f in down if isinstance(f, TTSTextFrame)]
+    assert [f.text for f in words] == text.split(" ")
+    pts = [f.pts for f in words]
+    assert all(pts) and pts == sorted(pts)
+    audio = audio_of(down)
+    # The words' times span the audio: the last one begins within its last two seconds.
+    assert 0 < (pts[-1] - pts[0]) / 1e9 < len(audio) / 24000 and len(audio) / 24000 - (pts[-1] - pts[0]) / 1e9 < 2.0
 
 
 async def test_interruption_stops_synthesis_and_nothing_of_the_turn_follows(default_engine):
@@ -167,7 +198,7 @@ async def test_empty_deltas_a_stalling_llm_and_emoji_only_replies_keep_the_pipel
     frames += [*llm_reply("And I still speak."), SleepFrame(sleep=1.0)]
     down, _ = await run_test(tts, frames_to_send=frames, start_timeout=10)
     spoken = [f.text for f in down if isinstance(f, TTSTextFrame)]
-    assert spoken == ["Hello there, my friend.", "How are you?", "And I still speak."]
+    assert " ".join(spoken) == "Hello there, my friend. How are you? And I still speak."
     assert tts.is_usable and not [f for f in down if type(f).__name__ == "ErrorFrame"]
 
 

@@ -144,6 +144,13 @@ async def test_text_after_a_flush_is_the_next_utterance_and_an_empty_flush_is_do
     assert first["audio_seconds"] > 0 and second["audio_seconds"] > 0
     marks = [m["text"] for m in socket.of("c", "mark")]
     assert " ".join(marks).split() == (FIRST + " " + SECOND).split()
+    # Word marks: every word of both utterances once, in order, each utterance timed from its own first sample.
+    words = [word for message in socket.of("c", "words") for word in message["words"]]
+    assert [word["text"] for word in words] == (FIRST + " " + SECOND).split()
+    second_start = len(FIRST.split())
+    for part in (words[:second_start], words[second_start:]):
+        starts = [word["start_s"] for word in part]
+        assert starts == sorted(starts) and starts[0] == 0
 
 
 async def test_the_output_rate_can_be_chosen(server):

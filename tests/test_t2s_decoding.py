@@ -15,18 +15,12 @@ from agent_tts.engine.t2s_decoding import generate_semantic_tokens
 from agent_tts.models.checkpoints import load_gpt
 from agent_tts.models.synthetic import TINY_GPT_MODEL, write_gpt_checkpoint
 from agent_tts.models.t2s import Text2SemanticModel
+from engine_support import tiny_gpt
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Text2SemanticModel:
-    gpt = load_gpt(write_gpt_checkpoint(tmp_path_factory.mktemp("gpt") / "tiny.ckpt", TINY_GPT_MODEL, seed=1))
-    # Larger weights than the writer's so logits vary enough to make decoding non-trivial.
-    generator = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for param in gpt.parameters():
-            if param.dim() > 1:
-                param.normal_(0, 0.3, generator=generator)
-    return gpt
+    return tiny_gpt(tmp_path_factory.mktemp("gpt"))
 
 
 def _inputs(model: Text2SemanticModel, n_phones: int = 12, n_prompt: int = 9, seed: int = 7):

@@ -17,11 +17,11 @@ import time
 from pipecat.frames.frames import EndFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.workers.runner import WorkerRunner
 
 from agent_tts.default_voice.engine import DefaultVoiceSynthesizer
 from agent_tts.pipecat.sounddevice_transport import SoundDeviceTransport, SoundDeviceTransportParams
 from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
+from pipecat_support import run_beside
 
 TEXT = "This is a longer answer. " * 8
 
@@ -44,9 +44,7 @@ async def main(case: str, argument: str | None) -> None:
         await worker.queue_frame(TTSSpeakFrame("Still here."))
         await worker.queue_frame(EndFrame())
 
-    runner = WorkerRunner()
-    await runner.add_workers(worker)
-    await asyncio.wait_for(asyncio.gather(runner.run(), drive()), timeout=120)
+    await run_beside(worker, drive(), finish_timeout=120)
     output = transport.output()
     print(json.dumps({"finished": True, "seconds": time.perf_counter() - started, "device_rate": output.device_sample_rate,
                       "played_frames": output.played_frames}))

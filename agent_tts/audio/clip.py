@@ -9,13 +9,9 @@ import numpy as np
 from agent_tts.errors import ReferenceAudioError
 
 
-def load_clip(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Read ``path`` as float32 mono in [-1, 1] at ``sample_rate`` (soxr high quality resampling).
-
-    Matches ``librosa.load(path, sr=sample_rate)``, which the reference uses.
-    """
+def read_clip(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read ``path`` as float32 mono in [-1, 1] (channels averaged) at its own rate: (samples, rate)."""
     import soundfile
-    import soxr
 
     path = Path(path)
     if not path.is_file():
@@ -25,6 +21,17 @@ def load_clip(path: str | Path, sample_rate: int) -> np.ndarray:
     except Exception as exc:  # soundfile raises its own LibsndfileError and RuntimeError
         raise ReferenceAudioError(f"{path}: not a readable audio file ({exc})") from exc
     audio = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    return np.ascontiguousarray(audio, dtype=np.float32), int(source_rate)
+
+
+def load_clip(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Read ``path`` as float32 mono in [-1, 1] at ``sample_rate`` (soxr high quality resampling).
+
+    Matches ``librosa.load(path, sr=sample_rate)``, which the reference uses.
+    """
+    import soxr
+
+    audio, source_rate = read_clip(path)
     if source_rate != sample_rate:
         expected = int(np.ceil(len(audio) * sample_rate / source_rate))
         audio = soxr.resample(audio, source_rate, sample_rate, quality="soxr_hq")

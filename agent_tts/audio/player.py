@@ -2,9 +2,14 @@
 
 `Player.play(chunks)` consumes one turn's `AudioChunk`s, starts the device
 once a prebuffer is filled (sized from the generation speed measured on
-earlier turns), and returns when the turn has been heard, with its statistics:
-first-sound instant, underruns, seconds played. `stop()` (barge-in) drops
-everything queued; the device is silent from its next block.
+earlier turns, plus the silence the listener already heard from underruns:
+a turn that ran dry makes the next one wait that much longer), and returns
+when the turn has been heard, with its statistics: first-sound instant,
+underruns, seconds played. `stop()` (barge-in) drops everything queued: the
+device is silent once it has played what it holds itself (`DEVICE_LATENCY_MS`,
+enough to ride out late callbacks on a busy machine). Every PortAudio call is made on the
+device thread (`agent_tts.audio.devices`) with a deadline: a stuck sound
+server is an `AudioDeviceError`, not a hang.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent_tts.audio.devices import close_stream, open_error
+from agent_tts.audio.devices import CLOSE_TIMEOUT_S, DEVICE_LATENCY_MS, abort_and_close, device_call, open_error
 from agent_tts.engine.unit_stream import AudioChunk
-from agent_tts.errors import AgentTTSError
+from agent_tts.errors import AudioDeviceError, DeviceTimeoutError
+
+__all__ = ["AudioDeviceError", "PlaybackStats", "Player"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +37,6 @@ MAX_PREBUFFER_SECONDS = 3.0
 DEVICE_STALL_SECONDS = 2.0
 # The audio a turn is assumed to last when sizing the prebuffer for a generator slower than real time.
 EXPECTED_TURN_SECONDS = 4.0
-
-
-class AudioDeviceError(AgentTTSError):
-    """No usable sound device, or the device failed."""
 
 
 @dataclass
@@ -46,7 +49,10 @@ class PlaybackStats:
     played_seconds: float = 0.0
     underruns: int = 0                    # times the device wanted audio the engine had not produced yet
     underrun_seconds: float = 0.0
+    device_underflows: int = 0            # blocks PortAudio reports the device ran dry before (a late callback)
+    prebuffer_seconds: float = 0.0        # audio held before the device started playing this turn
     stopped: bool = False
+    played_at_stop: float | None = None   # played_seconds at the instant stop() emptied the buffer
     device_failed: bool = False
 
 
@@ -87,6 +93,7 @@ class Player:
         # stopped between turns instead, or it spins.
         self.keep_running = keep_running
         self.measured_rtf: float | None = None
+        self.underrun_margin = 0.0  # prebuffer added for the underrun silence heard on earlier turns
         self.timeline: list[_Segment] | None = [] if keep_timeline else None
         self._lock = threading.Lock()
         self._buffer = np.zeros(0, np.float32)
@@ -102,27 +109,41 @@ class Player:
         """Open the output stream now (play() opens it on first use)."""
         if self._stream is not None:
             return
+        self._stream = device_call(self._open_stream, f"opening the sound output {self.device!r}")
+        self._failure = None
+        self._stopping = False
+
+    def _open_stream(self):
+        """On the device thread: the output stream, started when the device keeps running between turns."""
         try:
             import sounddevice
         except OSError as exc:  # PortAudio itself is missing
             raise AudioDeviceError(f"sound output needs PortAudio ({exc}); on Debian: apt-get install libportaudio2")
         self._callback_stop = sounddevice.CallbackStop  # the callback runs every block: no import there
+        stream = None
         try:
-            self._stream = sounddevice.OutputStream(
+            stream = sounddevice.OutputStream(
                 samplerate=self.sample_rate, blocksize=self.blocksize, device=self.device, channels=1,
-                dtype="float32", callback=self._callback, finished_callback=self._finished, latency="low")
+                dtype="float32", callback=self._callback, finished_callback=self._finished,
+                # A device without a clock has no deadline to miss, and would start every turn with that much
+                # silence primed.
+                latency=DEVICE_LATENCY_MS / 1000 if self.keep_running else "low")
             if self.keep_running:
-                self._stream.start()
+                stream.start()
         except (sounddevice.PortAudioError, ValueError) as exc:
-            self._stream = None
+            abort_and_close(stream)
             raise AudioDeviceError(open_error("output", self.device, self.sample_rate, exc)) from None
-        self._failure = None
-        self._stopping = False
+        return stream
 
     def close(self) -> None:
         self._stopping = True
         stream, self._stream = self._stream, None
-        close_stream(stream)
+        if stream is None:
+            return
+        try:
+            device_call(lambda: abort_and_close(stream), "closing the sound output", CLOSE_TIMEOUT_S)
+        except DeviceTimeoutError as exc:
+            logger.error("%s; the stream is left open", exc)
 
     def __enter__(self) -> Player:
         self.open()
@@ -157,11 +178,15 @@ class Player:
             turn.playing = True
         if self.keep_running:
             return
+        stream = self._stream
+
+        def restart() -> None:
+            if not stream.stopped:
+                stream.stop()
+            stream.start()
         try:
-            if not self._stream.stopped:
-                self._stream.stop()
-            self._stream.start()
-        except Exception as exc:  # noqa: BLE001 - a device that disappeared
+            device_call(restart, "starting the sound output")
+        except Exception as exc:  # noqa: BLE001 - a device that disappeared, or a stuck one
             self._fail(f"the sound device failed: {exc}")
 
     # -- the device callback (PortAudio's thread) ----------------------------------------------
@@ -179,6 +204,8 @@ class Player:
                 if self.keep_running:
                     return
                 raise self._callback_stop
+            if status.output_underflow:
+                turn.stats.device_underflows += 1
             if take:
                 self._record("audio", take)
                 if turn.stats.first_sound is None:
@@ -219,16 +246,15 @@ class Player:
         if self.fixed_prebuffer is not None:
             return self.fixed_prebuffer
         rtf = self.measured_rtf
-        if rtf is None or rtf <= 1.0:
-            return MIN_PREBUFFER_SECONDS
-        return min(MAX_PREBUFFER_SECONDS, max(MIN_PREBUFFER_SECONDS, EXPECTED_TURN_SECONDS * (1 - 1 / rtf)))
+        for_speed = 0.0 if rtf is None or rtf <= 1.0 else EXPECTED_TURN_SECONDS * (1 - 1 / rtf)
+        return min(MAX_PREBUFFER_SECONDS, max(MIN_PREBUFFER_SECONDS, for_speed) + self.underrun_margin)
 
     async def play(self, chunks: AsyncIterable[AudioChunk]) -> PlaybackStats:
         """Play one turn's chunks as they arrive; return once it has been heard (or stopped)."""
         self._loop = asyncio.get_running_loop()
         self.open()
-        stats = PlaybackStats(started=time.perf_counter())
-        turn = _TurnState(stats, int(self.prebuffer_seconds() * self.sample_rate))
+        stats = PlaybackStats(started=time.perf_counter(), prebuffer_seconds=self.prebuffer_seconds())
+        turn = _TurnState(stats, int(stats.prebuffer_seconds * self.sample_rate))
         with self._lock:
             self._buffer = np.zeros(0, np.float32)
             self._turn = turn
@@ -260,6 +286,10 @@ class Player:
             if stats.first_audio is not None and produced_seconds > 0:
                 self._observe_rtf((time.perf_counter() - stats.first_audio) / produced_seconds)
         await self._wait_until_heard(turn)
+        if stats.underruns and not stats.stopped and self.fixed_prebuffer is None:
+            self.underrun_margin = min(MAX_PREBUFFER_SECONDS, self.underrun_margin + stats.underrun_seconds)
+            logger.info("playback ran dry %d time(s) (%.0f ms of silence); the next turn prebuffers %.0f ms",
+                        stats.underruns, 1000 * stats.underrun_seconds, 1000 * self.prebuffer_seconds())
         if self._failure is not None:
             logger.error("audio output failed: %s; the turn's audio was dropped", self._failure)
             self.close()
@@ -290,18 +320,20 @@ class Player:
         self.measured_rtf = rtf if self.measured_rtf is None else 0.7 * self.measured_rtf + 0.3 * rtf
 
     def stop(self) -> None:
-        """Barge-in: drop all queued audio now; the device is silent from its next block."""
+        """Barge-in: drop all queued audio now; the device is silent once it has played what it holds."""
         with self._lock:
             self._buffer = np.zeros(0, np.float32)
             turn = self._turn
             if turn is not None:
                 turn.stats.stopped = True
+                turn.stats.played_at_stop = turn.stats.played_seconds
                 turn.ended = True
                 turn.playing = False
-        if self._stream is not None and not self.keep_running:
+        stream = self._stream
+        if stream is not None and not self.keep_running:
             try:
-                self._stream.abort()
-            except Exception:  # noqa: BLE001 - the device may be gone already
+                device_call(stream.abort, "stopping the sound output", CLOSE_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - the device may be gone already, or stuck: it is silent either way
                 pass
         if turn is not None:
             self._signal_done(turn)

@@ -1,4 +1,8 @@
-"""``agent-tts bench``: first-audio time, AR and SoVITS speed, RTF and memory, streaming vs whole, one run."""
+"""``agent-tts bench``: first-audio time, AR and SoVITS speed, RTF and memory, streaming vs whole, one run.
+
+Every backend and precision asked for is measured in the same run, one after
+the other per case, so that their figures share the machine's hour.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent_tts.cli.bench_voice import bench_voice_toml, say
+from agent_tts.cli.bench_voice import bench_voice_tomls, say
 from agent_tts.cli.engine_arguments import add_device_argument
+from agent_tts.models.precision import PRECISIONS
+from agent_tts.voice import BACKENDS
 
 SENTENCE = "今天天气很好，我们一起去公园散步，好吗？"
 PARAGRAPH = ("您的订单已经发货，预计明天下午送到。如果您不在家，快递员会把包裹放在门卫室。"
@@ -34,14 +40,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", type=int, default=20, help="first-audio runs per case and path (default 20)")
     parser.add_argument("--full-runs", type=int, default=2, help="complete runs per case and path for RTF (default 2)")
     parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
-                        help="fp16: the GPT in half precision (torch backend, CUDA only); int8: dynamic int8 linear "
-                        "weights for the GPT and BERT (torch backend, CPU only)")
-    parser.add_argument("--backend", nargs="+", choices=("torch", "onnx"), default=["torch"],
-                        help="one or both, measured in the same run (onnx exports the voice first)")
+    parser.add_argument("--versions", nargs="+", choices=("v2", "v2Pro", "v2ProPlus"), default=["v2"],
+                        help="random real-size voices of these SoVITS versions, measured in the same run (they share "
+                        "the GPT; v2Pro adds the speaker-verification model, run once per reference clip, and "
+                        "v2ProPlus a wider decoder)")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"],
+                        help="one or more, measured in the same run (torch backend; the ONNX backend runs fp32): "
+                        "auto (bf16 where the CPU has AMX or AVX512-BF16, else fp32), bf16, int8 (int8 GPT and BERT "
+                        "weights), fp16 (CUDA); default fp32")
+    parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=["torch"],
+                        help="one or more, measured in the same run (onnx and openvino export the voice first; "
+                        "openvino: the SoVITS decoder and BERT on OpenVINO, the GPT on ONNX Runtime)")
     parser.add_argument("--first-chunk-tokens", nargs="+", type=int, metavar="N",
                         help="first-chunk sizes in tokens: the first is used for every figure, the others get "
                         "streaming first-audio runs of their own (default: the engine's, 10)")
+    parser.add_argument("--onnx-dir", metavar="DIR",
+                        help="with --voice: its ONNX export, instead of exporting it in the run")
+    parser.add_argument("--streaming-only", action="store_true",
+                        help="skip the whole-sentence path (the slow half of a run): for comparing configurations")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.set_defaults(handler=run)
 
@@ -100,18 +116,20 @@ def _whole_full(voice, text: str, seed: int) -> dict:
     return {"rtf": wall / (len(pcm) / voice.sample_rate), "audio_s": len(pcm) / voice.sample_rate, "wall_s": wall}
 
 
-def _load_voice(toml: Path, backend: str, args: argparse.Namespace, scratch: Path):
+def _load_voice(toml: Path, backend: str, precision: str, args: argparse.Namespace, scratch: Path):
     from agent_tts.voice import Voice, VoiceSpec
 
-    if backend == "onnx":
+    if backend != "torch":
         from agent_tts.onnx.export import StepBar, export_voice
 
-        started = time.perf_counter()
-        say("exporting the voice to ONNX ...")
-        export_dir = export_voice(VoiceSpec.from_toml(toml), scratch / "onnx", StepBar())
-        say(f"  done in {time.perf_counter() - started:.1f} s")
-        return Voice.load(toml, device=args.device, backend="onnx", onnx_dir=export_dir)
-    return Voice.load(toml, device=args.device, precision=args.precision)
+        export_dir = Path(args.onnx_dir) if args.onnx_dir else scratch / "onnx" / toml.stem
+        if not export_dir.is_dir():
+            started = time.perf_counter()
+            say("exporting the voice to ONNX ...")
+            export_voice(VoiceSpec.from_toml(toml), export_dir, StepBar())
+            say(f"  done in {time.perf_counter() - started:.1f} s")
+        return Voice.load(toml, device=args.device, backend=backend, onnx_dir=export_dir, precision=precision)
+    return Voice.load(toml, device=args.device, precision=precision)
 
 
 def _first_audio_figures(runs: list[dict]) -> dict:
@@ -126,12 +144,8 @@ def _bench_case(synthesizer, text: str, args: argparse.Namespace, plans: list) -
     voice = synthesizer.voice
     plan = plans[0]
     streaming = [asyncio.run(_stream_first_audio(synthesizer, text, seed, plan)) for seed in range(args.runs)]
-    whole = [_whole_first_audio(voice, text, seed) for seed in range(args.runs)]
     stream_full = [asyncio.run(_stream_full(synthesizer, text, seed, plan)) for seed in range(args.full_runs)]
-    whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
     first = _first_audio_figures(streaming)
-    stream_first = first["first_audio_s"]
-    whole_first = _percentiles(whole)
     other_first_chunks = {
         other.first_tokens: _first_audio_figures(
             [asyncio.run(_stream_first_audio(synthesizer, text, seed, other)) for seed in range(args.runs)])
@@ -145,50 +159,64 @@ def _bench_case(synthesizer, text: str, args: argparse.Namespace, plans: list) -
             "rtf": statistics.median(run["rtf"] for run in stream_full),
             "audio_s": stream_full[0]["audio_s"],
         },
-        "whole": {"first_audio_s": whole_first, "rtf": statistics.median(run["rtf"] for run in whole_full)},
-        "first_audio_ratio_whole_over_streaming_p50": whole_first["p50"] / stream_first["p50"],
         "streaming_first_audio_by_first_chunk_tokens": other_first_chunks,
+        **({} if args.streaming_only else _whole_case(voice, text, args, first["first_audio_s"]["p50"])),
     }
 
 
+def _whole_case(voice, text: str, args: argparse.Namespace, streaming_first_p50: float) -> dict:
+    whole_first = _percentiles([_whole_first_audio(voice, text, seed) for seed in range(args.runs)])
+    whole_full = [_whole_full(voice, text, seed) for seed in range(args.full_runs)]
+    return {"whole": {"first_audio_s": whole_first, "rtf": statistics.median(run["rtf"] for run in whole_full)},
+            "first_audio_ratio_whole_over_streaming_p50": whole_first["p50"] / streaming_first_p50}
+
+
 def run(args: argparse.Namespace) -> int:
+    import os
+
     import torch
 
     from agent_tts.compute_device import compute_device
+    from agent_tts.cpu_features import cpu_features
     from agent_tts.engine.chunked_decoder import ChunkPlan
     from agent_tts.engine.synthesizer import Synthesizer
     from agent_tts.errors import AgentTTSError
 
     args.device = str(compute_device(args.device))
-    backends = list(dict.fromkeys(args.backend))
-    if args.precision != "fp32" and backends == ["onnx"]:
-        raise AgentTTSError(f"--precision {args.precision} is for the torch backend; the ONNX backend runs the fp32 "
-                            "export")
+    configurations = _configurations(list(dict.fromkeys(args.backend)), list(dict.fromkeys(args.precision)))
     try:
         plans = [ChunkPlan(first_tokens=n) for n in args.first_chunk_tokens or [ChunkPlan().first_tokens]]
     except ValueError as exc:
         raise AgentTTSError(f"--first-chunk-tokens: {exc}") from exc
-    synthesizers = {}
+    if args.voice and args.versions != ["v2"]:
+        raise AgentTTSError("--versions chooses the random-weight voices; --voice names one voice (of its own version)")
+    versions = tuple(dict.fromkeys(args.versions))
+    synthesizers, loaded = {}, {}
     with tempfile.TemporaryDirectory(prefix="agent-tts-bench-") as tmp:
-        toml = bench_voice_toml(args.voice, Path(tmp))
-        for backend in backends:
-            started = time.perf_counter()
-            voice = _load_voice(toml, backend, args, Path(tmp))
-            say(f"{backend}: voice loaded in {time.perf_counter() - started:.1f} s")
-            voice.frontend.warm_up()
-            synthesizers[backend] = Synthesizer(voice)
-            asyncio.run(_stream_full(synthesizers[backend], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
+        tomls = bench_voice_tomls(args.voice, Path(tmp), versions)
+        for toml in tomls.values():
+            for configuration, (backend, precision) in configurations.items():
+                started, resident = time.perf_counter(), _resident_mib()
+                voice = _load_voice(toml, backend, precision, args, Path(tmp))
+                label = configuration if len(tomls) == 1 else f"{configuration} {voice.version}"
+                loaded[label] = {"backend": backend, "voice_version": voice.version,
+                                 "precision": voice.precision.describe() if voice.precision is not None else "fp32",
+                                 "load_s": time.perf_counter() - started,
+                                 "resident_added_by_load_mib": _resident_mib() - resident}
+                say(f"{label}: voice loaded in {loaded[label]['load_s']:.1f} s ({loaded[label]['precision']})")
+                voice.frontend.warm_up()
+                synthesizers[label] = Synthesizer(voice)
+                asyncio.run(_stream_full(synthesizers[label], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
 
     figures: dict = {"device": args.device, "torch": torch.__version__, "tokens_per_phone": TOKENS_PER_PHONE,
-                     "machine": _machine(args.device), "backends": {}}
-    for backend in backends:
-        figures["backends"][backend] = {"precision": args.precision if backend == "torch" else "fp32"}
+                     "machine": _machine(args.device), "cpu": cpu_features().as_dict(),
+                     "cpu_summary": cpu_features().summary(), "load_average": os.getloadavg(), "backends": loaded}
     if args.device == "cpu":
         figures["cpu_rates_before"] = _cpu_rates()
     for name, text in (("sentence_20_chars", SENTENCE), ("paragraph_3_sentences", PARAGRAPH)):
-        for backend, synthesizer in synthesizers.items():
-            say(f"{name}, {backend}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
-            figures["backends"][backend][name] = _bench_case(synthesizer, text, args, plans)
+        for label, synthesizer in synthesizers.items():
+            say(f"{name}, {label}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
+            figures["backends"][label][name] = _bench_case(synthesizer, text, args, plans)
     if args.device == "cpu":
         figures["cpu_rates_after"] = _cpu_rates()
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -198,6 +226,34 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
+
+
+RUNS = {"torch": set(PRECISIONS), "onnx": {"fp32"}, "openvino": {"fp32", "bf16", "auto"}}
+
+
+def _configurations(backends: list[str], precisions: list[str]) -> dict[str, tuple[str, str]]:
+    """`torch fp32`, `torch bf16`, `onnx fp32` ...: every backend with each asked precision it runs (ONNX: fp32)."""
+    from agent_tts.errors import OptionError
+
+    configurations = {}
+    for backend in backends:
+        runs = [precision for precision in precisions if precision in RUNS[backend]] or (
+            ["fp32"] if backend == "onnx" else [])
+        for precision in runs:
+            configurations[f"{backend} {precision}"] = (backend, precision)
+    if not configurations:
+        raise OptionError(f"no backend of {' '.join(backends)} runs --precision {' '.join(precisions)} (ONNX: fp32; "
+                          "OpenVINO: fp32, bf16, auto)")
+    return configurations
+
+
+def _resident_mib() -> float:
+    """This process's resident memory now (Linux; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * resource.getpagesize() / 2**20
 
 
 def _cpu_rates() -> dict:
@@ -222,43 +278,50 @@ def _machine(device: str) -> str:
 
 def _print(figures: dict) -> None:
     print(f"device: {figures['device']} ({figures['machine']}), torch {figures['torch']}")
+    print(f"CPU: {figures['cpu_summary']}; load average {' '.join(f'{x:.1f}' for x in figures['load_average'])}")
     if "cpu_rates_before" in figures:
         before, after = figures["cpu_rates_before"], figures["cpu_rates_after"]
         print(f"CPU rates before / after the runs: matrix product {before['gemm_gflops']:.0f} / "
               f"{after['gemm_gflops']:.0f} GFLOP/s, read {before['read_gb_per_s']:.1f} / "
               f"{after['read_gb_per_s']:.1f} GB/s (compare with agent-tts bench-floor)")
     backends = figures["backends"]
-    for backend, runs in backends.items():
-        print(f"backend {backend} ({runs['precision']}):")
+    for label, runs in backends.items():
+        print(f"{label}: {runs['backend']} backend, {runs['precision']}; {runs['voice_version']} voice, loaded in "
+              f"{runs['load_s']:.1f} s, adding {runs['resident_added_by_load_mib']:.0f} MiB resident")
         for name in ("sentence_20_chars", "paragraph_3_sentences"):
             case = runs[name]
-            s, w = case["streaming"], case["whole"]
+            s, w = case["streaming"], case.get("whole")
             parts = s["first_audio_parts_s"]
             print(f"  {name}:")
             print(f"    streaming first audio  p50 {s['first_audio_s']['p50'] * 1000:7.0f} ms  "
                   f"p95 {s['first_audio_s']['p95'] * 1000:7.0f} ms  (n={s['first_audio_s']['n']}; frontend "
                   f"{parts['frontend_s'] * 1000:.0f} ms, BERT {parts['bert_s'] * 1000:.0f} ms, prefill "
                   f"{parts['prefill_s'] * 1000:.0f} ms, first chunk decode {s['first_chunk_decode_ms']:.0f} ms)")
-            print(f"    whole    first audio  p50 {w['first_audio_s']['p50'] * 1000:7.0f} ms  "
-                  f"p95 {w['first_audio_s']['p95'] * 1000:7.0f} ms  (n={w['first_audio_s']['n']})")
-            print(f"    ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x "
-                  f"(first chunk {case['first_chunk_tokens']} tokens)")
+            if w is not None:
+                print(f"    whole    first audio  p50 {w['first_audio_s']['p50'] * 1000:7.0f} ms  "
+                      f"p95 {w['first_audio_s']['p95'] * 1000:7.0f} ms  (n={w['first_audio_s']['n']})")
+                print(f"    ratio whole/streaming (p50): {case['first_audio_ratio_whole_over_streaming_p50']:.1f}x "
+                      f"(first chunk {case['first_chunk_tokens']} tokens)")
             for tokens, other in case["streaming_first_audio_by_first_chunk_tokens"].items():
                 print(f"    first chunk {tokens} tokens: streaming first audio p50 "
                       f"{other['first_audio_s']['p50'] * 1000:.0f} ms  p95 {other['first_audio_s']['p95'] * 1000:.0f} "
                       f"ms (prefill {other['first_audio_parts_s']['prefill_s'] * 1000:.0f} ms, first chunk decode "
                       f"{other['first_chunk_decode_ms']:.0f} ms)")
             print(f"    AR {s['ar_ms_per_token']:.1f} ms/token, SoVITS {s['sovits_ms_per_chunk']:.0f} ms/chunk, "
-                  f"RTF streaming {s['rtf']:.2f}, whole {w['rtf']:.2f}, audio {s['audio_s']:.1f} s")
-    if {"torch", "onnx"} <= backends.keys():
-        print("onnx vs torch (same run; above 1 = onnx faster):")
+                  f"RTF streaming {s['rtf']:.2f}" + (f", whole {w['rtf']:.2f}" if w is not None else "")
+                  + f", audio {s['audio_s']:.1f} s")
+    first, *others = backends
+    if others:
+        print(f"against {first} (same run; above 1 = faster than {first}):")
+    for label in others:
         for name in ("sentence_20_chars", "paragraph_3_sentences"):
-            torch_case, onnx_case = backends["torch"][name]["streaming"], backends["onnx"][name]["streaming"]
-            print(f"  {name}: first audio p50 {torch_case['first_audio_s']['p50'] * 1000:.0f} -> "
-                  f"{onnx_case['first_audio_s']['p50'] * 1000:.0f} ms "
-                  f"({torch_case['first_audio_s']['p50'] / onnx_case['first_audio_s']['p50']:.2f}x), "
-                  f"AR {torch_case['ar_ms_per_token']:.1f} -> {onnx_case['ar_ms_per_token']:.1f} ms/token "
-                  f"({torch_case['ar_ms_per_token'] / onnx_case['ar_ms_per_token']:.2f}x), "
-                  f"SoVITS {torch_case['sovits_ms_per_chunk']:.0f} -> {onnx_case['sovits_ms_per_chunk']:.0f} ms/chunk")
-    print(f"peak RSS {figures['peak_rss_mib']:.0f} MiB (all backends of the run)" + (
+            base, other = backends[first][name]["streaming"], backends[label][name]["streaming"]
+            print(f"  {label}, {name}: first audio p50 {base['first_audio_s']['p50'] * 1000:.0f} -> "
+                  f"{other['first_audio_s']['p50'] * 1000:.0f} ms "
+                  f"({base['first_audio_s']['p50'] / other['first_audio_s']['p50']:.2f}x), "
+                  f"AR {base['ar_ms_per_token']:.1f} -> {other['ar_ms_per_token']:.1f} ms/token "
+                  f"({base['ar_ms_per_token'] / other['ar_ms_per_token']:.2f}x), "
+                  f"SoVITS {base['sovits_ms_per_chunk']:.0f} -> {other['sovits_ms_per_chunk']:.0f} ms/chunk, "
+                  f"RTF {base['rtf']:.2f} -> {other['rtf']:.2f}")
+    print(f"peak RSS {figures['peak_rss_mib']:.0f} MiB (all configurations of the run)" + (
         f", peak CUDA {figures['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in figures else ""))

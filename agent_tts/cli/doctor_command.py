@@ -54,6 +54,21 @@ def _torch(report: Report) -> None:
         report.line("CUDA: not available (the engine runs on the CPU)")
 
 
+def _cpu(report: Report) -> None:
+    import torch
+
+    from agent_tts.cpu_features import cpu_features
+    from agent_tts.models.precision import resolve_precision
+    from agent_tts.openvino.runtime import openvino_version
+
+    report.heading("CPU and precision")
+    report.line(cpu_features().summary())
+    report.line(f"--precision auto on the CPU: {resolve_precision('auto', torch.device('cpu')).describe()}")
+    version = openvino_version()
+    report.line(f"openvino {version} (--backend openvino)" if version else
+                "openvino: not installed (--backend openvino needs: pip install openvino)")
+
+
 def _onnxruntime(report: Report) -> None:
     report.heading("ONNX Runtime")
     cpu, gpu = _installed("onnxruntime"), _installed("onnxruntime-gpu")
@@ -99,6 +114,8 @@ def _audio(report: Report) -> None:
 
 def _voices(report: Report) -> None:
     from agent_tts.errors import AgentTTSError
+    from agent_tts.models.checkpoints import (SUPPORTED_VERSIONS, missing_sv_checkpoint, needs_speaker_verification,
+                                              sovits_version, unsupported_version)
     from agent_tts.onnx.export import default_export_dir, voice_sources
     from agent_tts.onnx.manifest import ExportManifest, StaleExportError
     from agent_tts.voices import VoiceRegistry
@@ -116,20 +133,33 @@ def _voices(report: Report) -> None:
         except AgentTTSError as exc:
             report.problem(str(exc))
             continue
-        missing = [str(path) for path in (spec.gpt, spec.sovits, spec.ref_audio, spec.hubert, spec.bert)
-                   if not path.exists()]
+        missing = [str(path) for path in (spec.gpt, spec.sovits, spec.ref_audio, *spec.aux_ref_audio, spec.hubert,
+                                          spec.bert) if not path.exists()]
         if missing:
             report.problem(f"{name}: missing {', '.join(missing)}")
             continue
+        try:
+            version = sovits_version(spec.sovits)
+        except AgentTTSError as exc:
+            report.problem(f"{name}: {exc}")
+            continue
+        if version not in SUPPORTED_VERSIONS:
+            report.problem(f"{name}: {unsupported_version(spec.sovits, version, 'SoVITS')}")
+            continue
+        if needs_speaker_verification(version) and not spec.sv.is_file():
+            report.problem(f"{name}: {missing_sv_checkpoint(spec.sv, version)}")
+            continue
         export_dir = default_export_dir(name)
         try:
-            ExportManifest.read(export_dir).require_fresh(voice_sources(spec), name)
+            manifest = ExportManifest.read(export_dir)
+            manifest.require_fresh(voice_sources(spec, manifest.version), name)
             export = f"ONNX export up to date in {export_dir}"
         except StaleExportError as exc:
             export = f"no usable ONNX export ({exc})" if export_dir.exists() else \
                 f"no ONNX export (make one with: agent-tts export-onnx {name})"
-        report.line(f"{'*' if name == default else ' '} {name}: {spec.ref_language}, {spec.gpt.name}, "
-                    f"{spec.sovits.name}; {export}")
+        references = f" + {len(spec.aux_ref_audio)} auxiliary reference(s)" if spec.aux_ref_audio else ""
+        report.line(f"{'*' if name == default else ' '} {name}: {version}, {spec.ref_language}, {spec.gpt.name}, "
+                    f"{spec.sovits.name}{references}; {export}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"agent-tts {__version__}, Python {platform.python_version()}, {platform.platform()}")
     report = Report()
-    for section in (_torch, _onnxruntime, _audio, _voices):
+    for section in (_torch, _cpu, _onnxruntime, _audio, _voices):
         section(report)
     print(f"\n{report.problems} problem{'s' if report.problems != 1 else ''} found")
     sys.stdout.flush()

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = LocalSpeechService(default_voice=args.voice, device=args.device, backend=args.backend,
                                  onnx_dir=args.onnx_dir, max_streams=args.max_streams,
-                                 max_waiting=max(0, args.max_waiting), pretrained=args.pretrained)
+                                 max_waiting=max(0, args.max_waiting), pretrained=args.pretrained,
+                                 precision=args.precision)
     settings = ServerSettings(allowed_dirs=tuple(Path(d) for d in args.allow_dir) or (default_voices_dir(),),
                               api_key=args.api_key or None, max_input_chars=args.max_input_chars)
     runner = ServerRunner(args.host, args.port, args.shutdown_deadline)
@@ -121,6 +122,7 @@ def ray_args_from(args: argparse.Namespace) -> RayServeArgs:
         given["max_queued_requests"] = given.pop("max_queued")
     try:
         return RayServeArgs(voice=args.voice, device=args.device, backend=args.backend, onnx_dir=args.onnx_dir,
+                            precision=args.precision,
                             pretrained=str(args.pretrained) if args.pretrained else None, max_streams=args.max_streams,
                             max_waiting=max(0, args.max_waiting), allowed_dirs=args.allow_dir, api_key=args.api_key,
                             max_input_chars=args.max_input_chars, shutdown_deadline=args.shutdown_deadline, **given)

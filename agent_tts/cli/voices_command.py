@@ -20,12 +20,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--gpt", required=True, type=Path, metavar="FILE", help="the GPT weights (*.ckpt)")
     add.add_argument("--sovits", required=True, type=Path, metavar="FILE", help="the SoVITS weights (*.pth)")
     add.add_argument("--ref", required=True, type=Path, metavar="WAV", help="a 3-10 s reference clip")
+    add.add_argument("--aux-ref", action="append", default=[], type=Path, metavar="WAV",
+                     help="another clip of the same speaker, averaged into the speaker vector (repeatable)")
     add.add_argument("--ref-text", required=True, metavar="TEXT", help="what the reference clip says")
     add.add_argument("--ref-language", required=True, choices=LANGUAGES, metavar="LANG",
                      help=f"the clip's language ({', '.join(LANGUAGES)})")
     add.add_argument("--pretrained", type=Path, metavar="DIR",
-                     help=f"folder with chinese-hubert-base/ and chinese-roberta-wwm-ext-large/ "
-                     f"(default: {default_pretrained_dir()}, where 'agent-tts download' puts them)")
+                     help=f"folder with chinese-hubert-base/, chinese-roberta-wwm-ext-large/ and, for v2Pro and "
+                     f"v2ProPlus voices, sv/ (default: {default_pretrained_dir()}, where 'agent-tts download' puts "
+                     "them)")
     add.add_argument("--default", action="store_true", help="make it the default voice")
     add.add_argument("--replace", action="store_true", help="replace a voice of the same name")
     add.set_defaults(handler=run_add)
@@ -43,7 +46,7 @@ def run_add(args: argparse.Namespace) -> int:
     registry = VoiceRegistry()
     print(f"loading {args.name} to check it ...", flush=True)
     spec = VoiceSpec.with_pretrained(args.name, args.gpt, args.sovits, args.ref, args.ref_text, args.ref_language,
-                                     args.pretrained or default_pretrained_dir())
+                                     args.pretrained or default_pretrained_dir(), tuple(args.aux_ref))
     path = registry.add(spec, make_default=args.default, replace=args.replace)
     print(f"added voice {args.name!r} ({path})" + (" as the default" if registry.default_name() == args.name else ""))
     return 0

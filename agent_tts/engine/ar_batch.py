@@ -14,6 +14,12 @@ slot, which their next real step overwrites.
 This is the only AR loop: `generate_semantic_tokens` drives a one-row
 decoder inline, the scheduler (`scheduler.py`) drives a many-row one on its
 thread. A token costs one device-to-host read per step for the whole batch.
+
+A request with `align_text` (the cache slots of the unit's own phones) also
+gets, with each token, the attention of the query that produced it over
+those phones (`ARRow.attention`), from the model's `TextAttentionProbe`: one
+more small read per step while such a row is in the batch. A GPT that has no
+probe (ONNX Runtime's) gives None instead.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from agent_tts.engine.cancel import CancelFlag
 from agent_tts.engine.sampling import SamplingOptions, mark_seen, sample_tokens
-from agent_tts.models.t2s import KVCache, Text2SemanticModel
+from agent_tts.models.t2s import KVCache, Text2SemanticModel, TextAttentionProbe
 
 LogitsHook = Callable[[int, torch.Tensor], None]
 CACHE_GRANULE = 256  # positions: the cache grows in whole granules
@@ -58,6 +65,9 @@ class ARRequest:
     generator: torch.Generator | None = None
     cancel: CancelFlag | None = None
     on_logits: LogitsHook | None = None
+    align_text: tuple[int, int] | None = None
+    """Cache slots [start, end) of the text each token's attention is recorded over (the unit's phones); None:
+    no attention is recorded."""
 
     @property
     def positions_needed(self) -> int:
@@ -78,6 +88,8 @@ class ARRow:
     tokens: list[int] = field(default_factory=list)
     finished: bool = False
     steps: int = 0  # model steps computed for this row (its prefill not counted)
+    # With `align_text`: per token, the attention over that text of the query that produced it (None: no probe).
+    attention: list[np.ndarray | None] = field(default_factory=list)
 
     @property
     def audio_length(self) -> int:
@@ -89,10 +101,12 @@ class StepRunner(Protocol):
     """Runs the model's step over the first ``rows`` rows of a cache: tokens, audio positions, slots [rows] ->
     logits [rows, V], of which the rows listed in ``stepping`` matter (the others ride along). The eager runner
     attends over the filled prefix; a CUDA-graph runner over the whole cache; ONNX Runtime's steps the rows
-    listed, one at a time."""
+    listed, one at a time. A ``probe`` (only given to runners of a torch GPT) is passed to the model's step, which
+    fills its weights."""
 
     def __call__(self, cache: KVCache, rows: int, tokens: torch.Tensor, positions: torch.Tensor,
-                 slots: torch.Tensor, stepping: list[int]) -> torch.Tensor: ...
+                 slots: torch.Tensor, stepping: list[int], probe: TextAttentionProbe | None = None
+                 ) -> torch.Tensor: ...
 
 
 class EagerStep:
@@ -102,9 +116,9 @@ class EagerStep:
         self.gpt = gpt
 
     def __call__(self, cache: KVCache, rows: int, tokens: torch.Tensor, positions: torch.Tensor,
-                 slots: torch.Tensor, stepping: list[int]) -> torch.Tensor:
+                 slots: torch.Tensor, stepping: list[int], probe: TextAttentionProbe | None = None) -> torch.Tensor:
         kv_len = max(cache.lengths[:rows]) + 1
-        return self.gpt.step(tokens.unsqueeze(1), positions, slots, cache.view(rows, kv_len))
+        return self.gpt.step(tokens.unsqueeze(1), positions, slots, cache.view(rows, kv_len), probe=probe)
 
 
 def default_step_runner(gpt) -> StepRunner:
@@ -121,6 +135,9 @@ class BatchDecoder:
                  max_len: int = CACHE_GRANULE) -> None:
         self.gpt = gpt
         self.runner = runner or default_step_runner(gpt)
+        # The layers whose attention a probe averages (all of them); only a torch GPT has the probe.
+        self.probe_layers: tuple[int, ...] | None = (tuple(range(gpt.config.num_layers))
+                                                     if isinstance(gpt, Text2SemanticModel) else None)
         self.cache = gpt.new_cache(_granules(max_len), rows)
         self._device = getattr(self.cache, "k", torch.empty(0)).device  # ONNX Runtime's caches: the CPU
         self.rows: list[ARRow] = []
@@ -152,13 +169,35 @@ class BatchDecoder:
         self.rows.append(row)
         length = request.phone_ids.shape[0] + request.prompt.shape[0]
         kv = self.cache.row_view(row.index, length)
+        probe = self._probe([row], [0], 1)
+        extra = {} if probe is None else {"probe": probe}
         logits = self.gpt.prefill(request.phone_ids[None].to(self.device), request.bert[None].to(self.device),
-                                  request.prompt[None].to(self.device), kv)
+                                  request.prompt[None].to(self.device), kv, **extra)
         self.cache.lengths[row.index] = length
         self.seen[row.index] = False
         mark_seen(self.seen[row.index: row.index + 1], request.prompt[None].to(self.device))
-        self._sample([row], logits)
+        self._sample([row], logits, self._attention([row], probe, [0]))
         return row
+
+    def _probe(self, rows: list[ARRow], at: list[int], width: int) -> TextAttentionProbe | None:
+        """A probe over the text spans of those of `rows` that ask for one (`rows[k]` at batch row `at[k]` of a
+        pass over `width` rows), or None."""
+        if self.probe_layers is None or not any(row.request.align_text for row in rows):
+            return None
+        start = torch.zeros(width, dtype=torch.long)
+        end = torch.zeros(width, dtype=torch.long)
+        for index, row in zip(at, rows):
+            if row.request.align_text:
+                start[index], end[index] = row.request.align_text
+        return TextAttentionProbe(start.to(self.device), end.to(self.device), self.probe_layers)
+
+    @staticmethod
+    def _attention(rows: list[ARRow], probe: TextAttentionProbe | None, at: list[int]) -> list[np.ndarray | None]:
+        """Each row's attention over its text from the probe (batch row `at[k]` for `rows[k]`)."""
+        weights = None if probe is None or probe.weights is None else probe.weights.float().cpu().numpy()
+        spans = [row.request.align_text for row in rows]
+        return [weights[index, span[0]:span[1]].copy() if weights is not None and span else None
+                for index, span in zip(at, spans)]
 
     @torch.inference_mode()
     def step(self, rows: list[ARRow]) -> None:
@@ -172,16 +211,20 @@ class BatchDecoder:
         for row in rows:
             tokens[row.index] = row.tokens[-1]
             positions[row.index] = row.audio_length - 1
+        probe = self._probe(rows, [row.index for row in rows], width)
+        extra = {} if probe is None else {"probe": probe}
         logits = self.runner(self.cache, width, tokens.to(self.device), positions.to(self.device),
-                             slots.to(self.device), [row.index for row in rows])
+                             slots.to(self.device), [row.index for row in rows], **extra)
         self.steps += 1
         for row in rows:
             self.cache.lengths[row.index] += 1
             row.steps += 1
-        self._sample(rows, logits[torch.tensor([row.index for row in rows], device=self.device)])
+        self._sample(rows, logits[torch.tensor([row.index for row in rows], device=self.device)],
+                     self._attention(rows, probe, [row.index for row in rows]))
 
-    def _sample(self, rows: list[ARRow], logits: torch.Tensor) -> None:
-        """Sample each row's next token from its logits [len(rows), V]; rows that end are marked finished."""
+    def _sample(self, rows: list[ARRow], logits: torch.Tensor, attention: list[np.ndarray | None]) -> None:
+        """Sample each row's next token from its logits [len(rows), V] (the query's attention goes with it); rows
+        that end are marked finished."""
         for position, row in enumerate(rows):
             if row.request.on_logits is not None:
                 row.request.on_logits(len(row.tokens), logits[position: position + 1])
@@ -195,11 +238,13 @@ class BatchDecoder:
                                     [row.request.generator for row in rows])
         ended = (token == self.eos) | (best == self.eos)
         self.seen[index] = seen.scatter(1, token.unsqueeze(1), True)
-        for row, (token_id, eos) in zip(rows, torch.stack([token, ended.long()], dim=1).tolist()):
+        for row, weights, (token_id, eos) in zip(rows, attention, torch.stack([token, ended.long()], dim=1).tolist()):
             if eos:
                 row.finished = True
                 continue
             row.tokens.append(token_id)
+            if row.request.align_text:
+                row.attention.append(weights)
             if len(row.tokens) >= row.request.options.max_tokens:
                 row.finished = True
 

@@ -84,6 +84,7 @@ class ChunkedDecoder:
         self._noise: torch.Tensor | None = None
         self.chunks_decoded = 0
         self.decode_seconds: list[float] = []  # wall time of each window decode
+        self.chunk_token_ends: list[int] = []  # for each chunk returned, the tokens emitted through it
         fade = np.linspace(0.0, 1.0, plan.crossfade_samples, dtype=np.float32) * (math.pi / 2)
         self._fade_in, self._fade_out = np.sin(fade) ** 2, np.cos(fade) ** 2
 
@@ -161,4 +162,5 @@ class ChunkedDecoder:
             # Not enough held-back audio to fade with: emit it as it is next time instead.
             self._tail = None
         self.emitted_tokens = len(self.tokens) if final else emit_until
+        self.chunk_token_ends.append(self.emitted_tokens)
         return body

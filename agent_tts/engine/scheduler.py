@@ -32,8 +32,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from agent_tts.engine.ar_batch import ARRequest, ARRow, BatchDecoder, StepRunner
-from agent_tts.engine.cancel import CancelFlag
 from agent_tts.engine.admission import Admission
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.t2s import Text2SemanticModel
@@ -53,7 +54,9 @@ class ScheduledUnit:
     submitted: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     row: ARRow | None = None
-    buffer: deque[int] = field(default_factory=deque)
+    buffer: deque[tuple[int, np.ndarray | None]] = field(default_factory=deque)  # tokens not yet taken
+    # With `align_text`: each token's attention over the unit's phones, for the tokens taken so far.
+    attention: list[np.ndarray | None] = field(default_factory=list)
     done: bool = False
     closed: bool = False
     error: BaseException | None = None
@@ -83,7 +86,9 @@ class ScheduledUnit:
                 if not ready and self.done:
                     return
                 condition.notify_all()  # room for more: the scheduler may step this unit again
-            yield from ready
+            for token, attention in ready:
+                self.attention.append(attention)
+                yield token
 
     def close(self) -> None:
         """The worker is done with this unit (it ended, or a guard stopped it): the scheduler drops its row."""
@@ -181,7 +186,7 @@ class ARScheduler:
         """Hand the row's newest token to the unit (under the condition)."""
         row = unit.row
         if len(row.tokens) > row.steps:
-            unit.buffer.append(row.tokens[-1])
+            unit.buffer.append((row.tokens[-1], row.attention[-1] if row.request.align_text else None))
         if row.finished:
             unit.done = True
         self.condition.notify_all()

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from agent_tts.engine.ar_batch import ARRequest, BatchDecoder, DecodeOptions, StepRunner, default_step_runner
+from agent_tts.engine.attention_alignment import WordClock
 from agent_tts.engine.cancel import CancelFlag
 from agent_tts.engine.chunked_decoder import ChunkedDecoder, ChunkPlan
 from agent_tts.engine.guards import is_looping, max_tokens_for
@@ -37,7 +38,9 @@ from agent_tts.engine.unit_stream import PAUSE_PHONES, AudioChunk, ChunkTimings,
 from agent_tts.errors import OptionError
 from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.text.phonemes import Phonemes
+from agent_tts.text.english.g2p import english_word_count
 from agent_tts.text.segmenter import SegmenterOptions, segment_text
+from agent_tts.text.word_map import unit_words
 from agent_tts.voice import Voice
 
 logger = logging.getLogger(__name__)
@@ -100,7 +103,10 @@ class SynthesisOptions:
 
 
 class TokenSource(Protocol):
-    """A unit's semantic tokens as they are decoded, whichever thread decodes them."""
+    """A unit's semantic tokens as they are decoded, whichever thread decodes them; `attention[k]` is token k's
+    attention over the unit's phones (None without a probe), there once token k has been yielded."""
+
+    attention: list[np.ndarray | None]
 
     def tokens(self) -> Iterator[int]: ...
 
@@ -155,15 +161,20 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
 
     def _speak_unit(self, phonemes: Phonemes, output: UnitOutput, options: SynthesisOptions,
                     state: StreamState) -> bool:
-        """Synthesize one unit, delivering its chunks; False when it had nothing to say."""
+        """Synthesize one unit, delivering its chunks with the words that begin in them; False when it had
+        nothing to say."""
         voice = self.voice
         if phonemes.is_silent:
             return False
         cancel = output.cancel
+        english = bool(phonemes.parts) and all(part.language == "en" for part in phonemes.parts)
+        words = unit_words(output.text, phonemes.spoken_words(), len(phonemes.phones),
+                           english_word_count if english else None)
+        clock = WordClock(words, len(phonemes.phones))
         with torch.inference_mode():
             bert_started = time.perf_counter()
             request = unit_request(voice, phonemes, decode_options(options, len(phonemes.phones)), state.generator,
-                                   cancel)
+                                   cancel, align=True)
             bert_done = time.perf_counter()
             decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.engine_device),
                                      voice.ge, plan=options.chunk_plan, speed=options.speed,
@@ -172,15 +183,20 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
             prefill_s = 0.0
             tokens: list[int] = []
             sent = 0  # tokens already handed out with a chunk
+            chunks_sent = 0
 
             def send(pcm: np.ndarray, last: bool) -> None:
-                nonlocal sent
+                nonlocal sent, chunks_sent
                 ar_time = time.perf_counter() - bert_done - prefill_s - sum(decoder.decode_seconds)
+                token_end = len(tokens) if last else decoder.chunk_token_ends[chunks_sent]
+                seconds_per_token = decoder.samples_per_token / voice.sample_rate
+                words = [(word, token * seconds_per_token) for word, token in clock.chunk_words(token_end, last)]
                 output.emit(pcm, last, bert_s=bert_done - bert_started, prefill_s=prefill_s, tokens=len(tokens),
                             ar_ms_per_token=1000 * ar_time / max(1, len(tokens)),
                             decode_ms=1000 * (decoder.decode_seconds[-1] if decoder.decode_seconds else 0.0),
-                            semantic_tokens=tuple(tokens[sent:]))
+                            semantic_tokens=tuple(tokens[sent:]), words=words)
                 sent = len(tokens)
+                chunks_sent += 1
 
             source = self._token_source(request, state, options)
             try:
@@ -188,6 +204,7 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
                     if not tokens:
                         prefill_s = time.perf_counter() - bert_done
                     tokens.append(token)
+                    clock.add(source.attention[len(tokens) - 1])
                     for pcm in decoder.push(token):
                         send(pcm, last=False)
                         output.wait_for_room()
@@ -213,9 +230,11 @@ class InlineTokens:
     """A unit's tokens decoded in the calling thread, one AR step each time the consumer asks for more."""
 
     def __init__(self, voice: Voice, request: ARRequest, decoder: BatchDecoder) -> None:
+        self.attention: list[np.ndarray | None] = []
         self._tokens = generate_semantic_tokens(voice.gpt, request.phone_ids[None], request.bert[None],
                                                 request.prompt[None], request.options, decoder=decoder,
-                                                generator=request.generator, cancel=request.cancel)
+                                                generator=request.generator, cancel=request.cancel,
+                                                align_text=request.align_text, attention=self.attention)
 
     def tokens(self) -> Iterator[int]:
         return self._tokens
@@ -225,12 +244,15 @@ class InlineTokens:
 
 
 def unit_request(voice: Voice, phonemes: Phonemes, decode: DecodeOptions, generator: torch.Generator | None,
-                 cancel: CancelFlag | None = None) -> ARRequest:
-    """The AR inputs of one unit: the reference's phones and BERT, then the unit's; the reference's codes."""
+                 cancel: CancelFlag | None = None, align: bool = False) -> ARRequest:
+    """The AR inputs of one unit: the reference's phones and BERT, then the unit's; the reference's codes.
+    `align`: record each token's attention over the unit's phones (word timing)."""
     target_bert = phone_level_bert(voice.bert, phonemes).to(voice.engine_device)
+    n_reference = len(voice.ref_phonemes.phone_ids)
     phone_ids = torch.tensor(voice.ref_phonemes.phone_ids + phonemes.phone_ids, device=voice.engine_device)
     bert = torch.cat([voice.ref_bert, target_bert], dim=1).to(voice.gpt.compute_dtype)
-    return ARRequest(phone_ids, bert, voice.prompt_codes[0], decode, generator, cancel)
+    align_text = (n_reference, n_reference + len(phonemes.phone_ids)) if align else None
+    return ARRequest(phone_ids, bert, voice.prompt_codes[0], decode, generator, cancel, align_text=align_text)
 
 
 def decode_options(options: SynthesisOptions, n_phones: int) -> DecodeOptions:

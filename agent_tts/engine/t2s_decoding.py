@@ -26,6 +26,8 @@ def generate_semantic_tokens(
     on_logits: LogitsHook | None = None,
     cancel: CancelFlag | None = None,
     should_stop: Callable[[], bool] | None = None,
+    align_text: tuple[int, int] | None = None,
+    attention: list | None = None,
 ) -> Iterator[int]:
     """Yield semantic tokens after ``prompt`` until EOS (not yielded) or ``max_tokens``.
 
@@ -36,6 +38,8 @@ def generate_semantic_tokens(
     before the prefill and before every AR step, after the consumer of the
     previous token has run; either ends the generator without starting it.
     ``decoder``: an empty `BatchDecoder` to reuse (its cache) across units.
+    ``align_text`` (cache slots of the unit's phones): each yielded token's attention over them is appended to
+    ``attention`` first (see `ARRow.attention`).
     """
     decoder = decoder or BatchDecoder(model)
     if decoder.rows:
@@ -43,11 +47,13 @@ def generate_semantic_tokens(
     stop = should_stop or (lambda: False)
     if stop():
         return
-    request = ARRequest(phone_ids[0], bert[0], prompt[0], options, generator, cancel, on_logits)
+    request = ARRequest(phone_ids[0], bert[0], prompt[0], options, generator, cancel, on_logits, align_text)
     row = decoder.add(request)
     try:
         while row is not None:
             if row.tokens and len(row.tokens) > row.steps:
+                if attention is not None and align_text is not None:
+                    attention.append(row.attention[-1])
                 yield row.tokens[-1]
             if row.finished or stop() or not request.may_begin("ar_step"):
                 return

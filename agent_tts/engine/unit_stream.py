@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -31,7 +31,8 @@ import numpy as np
 from agent_tts.engine.cancel import CancelFlag
 from agent_tts.engine.admission import Admission
 from agent_tts.errors import AgentTTSError, OptionError
-from agent_tts.text.segmenter import Segmenter, SegmenterOptions, segment_text
+from agent_tts.text.segmenter import Segmenter, SegmenterOptions, is_cjk, segment_text
+from agent_tts.text.word_map import UnitWord
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,33 @@ class ChunkTimings:
 
 
 @dataclass(frozen=True)
+class WordTime:
+    """A word of a unit's text and when its audio begins, in seconds on the stream's audio timeline (0 is the
+    stream's first sample)."""
+
+    text: str
+    """The word as written in the unit's text, punctuation attached ("Monday," or "好，")."""
+    start_s: float
+    span: tuple[int, int]
+    """Its part of the unit's text: the word and the spaces and unspoken marks up to the next word (from 0 for
+    the unit's first word), so the spans of a unit's words cover its whole text."""
+
+    @property
+    def is_cjk(self) -> bool:
+        """A Chinese, Japanese or Korean character: written without spaces between words."""
+        return any(is_cjk(char) for char in self.text)
+
+
+@dataclass(frozen=True)
 class AudioChunk:
-    """A piece of audio: float32 mono PCM at `sample_rate`, with its unit and timings."""
+    """A piece of audio: float32 mono PCM at `sample_rate`, with its unit, timings and the words it begins.
+
+    `start_s` is where the chunk begins on the stream's audio timeline (the
+    audio of every earlier chunk of the stream, back to back); `words` are the
+    words whose audio begins in this chunk, each with `start_s <= word.start_s
+    < start_s + seconds`, in order. Over a stream every spoken word of the
+    text is in exactly one chunk.
+    """
 
     pcm: np.ndarray
     sample_rate: int
@@ -71,10 +97,16 @@ class AudioChunk:
     # GPT-SoVITS: the semantic tokens generated since the unit's previous chunk (the last chunk: through the end),
     # so a unit's chunks together hold its tokens in order. Empty for other engines.
     semantic_tokens: tuple[int, ...] = ()
+    start_s: float = 0.0
+    words: tuple[WordTime, ...] = ()
 
     @property
     def seconds(self) -> float:
         return len(self.pcm) / self.sample_rate
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.seconds
 
 
 class Cancelled(Exception):
@@ -142,11 +174,20 @@ class Lookahead:
             raise Cancelled
 
 
+class AudioTimeline:
+    """The seconds of audio a stream has produced so far: where its next chunk begins."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+
 class UnitOutput:
-    """What a subclass uses to deliver one unit's audio: builds chunks, tracks `first`, honours cancel and lookahead."""
+    """What a subclass uses to deliver one unit's audio: builds chunks, tracks `first`, honours cancel and lookahead,
+    and places the unit's word times on the stream's timeline."""
 
     def __init__(self, text: str, unit_index: int, unit_ready: float, frontend_s: float, sample_rate: int,
-                 cancel: CancelFlag, lookahead: Lookahead, deliver: Callable[[Any], None]) -> None:
+                 cancel: CancelFlag, lookahead: Lookahead, deliver: Callable[[Any], None],
+                 timeline: AudioTimeline | None = None) -> None:
         self.text = text
         self.unit_index = unit_index
         self.unit_ready = unit_ready
@@ -157,22 +198,35 @@ class UnitOutput:
         self._deliver = deliver
         self._first = True
         self._producing_since = unit_ready  # waits for the consumer are not production time
+        self.timeline = timeline or AudioTimeline()
+        self._unit_start_s = self.timeline.seconds
 
     def check_cancelled(self) -> None:
         if self.cancel.is_set():
             raise Cancelled
 
     def emit(self, pcm: np.ndarray, last: bool, *, bert_s: float = 0.0, prefill_s: float = 0.0, tokens: int = 0,
-             ar_ms_per_token: float = 0.0, decode_ms: float = 0.0, semantic_tokens: tuple[int, ...] = ()) -> None:
+             ar_ms_per_token: float = 0.0, decode_ms: float = 0.0, semantic_tokens: tuple[int, ...] = (),
+             words: Sequence[tuple[UnitWord, float]] = ()) -> None:
+        """Deliver a chunk; `words`: the words that begin in it, each with its start in seconds from the unit's
+        first sample (kept inside the chunk)."""
         self.check_cancelled()
         now = time.perf_counter()
         pcm = np.asarray(pcm, np.float32)
+        start_s = self.timeline.seconds
+        last_sample_s = start_s + max(0, len(pcm) - 1) / self.sample_rate
+        timed: list[WordTime] = []
+        for word, seconds in words:  # on the stream's timeline, inside this chunk, never before the word ahead
+            earliest = timed[-1].start_s if timed else start_s
+            at = min(max(self._unit_start_s + seconds, earliest), last_sample_s)
+            timed.append(WordTime(word.text, at, (word.span_start, word.span_end)))
         self.lookahead.measured(len(pcm) / self.sample_rate, now - self._producing_since, unit_start=self._first)
         timings = ChunkTimings(self.unit_ready, self.frontend_s, bert_s, prefill_s, now, tokens,
                                ar_ms_per_token, decode_ms, self.lookahead.bound)
         chunk = AudioChunk(pcm=pcm, sample_rate=self.sample_rate,
                            unit_index=self.unit_index, unit_text=self.text, first=self._first, last=last,
-                           timings=timings, semantic_tokens=semantic_tokens)
+                           timings=timings, semantic_tokens=semantic_tokens, start_s=start_s, words=tuple(timed))
+        self.timeline.seconds += chunk.seconds
         self._first = False
         self.lookahead.produced(chunk.seconds)
         self._deliver(chunk)
@@ -181,6 +235,15 @@ class UnitOutput:
     def wait_for_room(self) -> None:
         self.lookahead.wait_for_room()
         self._producing_since = time.perf_counter()
+
+
+def _joined(carried: str, unit: str) -> str:
+    """A too-short unit and the next one as one text: a space between them unless CJK meets CJK."""
+    if not carried or not unit:
+        return carried + unit
+    if is_cjk(carried[-1]) or is_cjk(unit[0]) or carried[-1].isspace() or unit[0].isspace():
+        return carried + unit
+    return f"{carried} {unit}"
 
 
 def _wrapped(exc: Exception) -> AgentTTSError:
@@ -264,11 +327,13 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
     # -- the stream ---------------------------------------------------------------------------
 
     async def stream(self, text: str | AsyncIterable[str], *, cancel: CancelFlag | None = None,
-                     **overrides) -> AsyncIterator[AudioChunk]:
+                     segment: bool = True, **overrides) -> AsyncIterator[AudioChunk]:
         """Audio chunks for `text` (a string, or an async iterable of text deltas), in order.
 
         `cancel`: a `CancelFlag` of the caller's, to stop this stream from anywhere (setting it ends the stream
-        as closing it does); by default the stream makes its own.
+        as closing it does); by default the stream makes its own. `segment=False`: the text is already cut into
+        units (a framework's aggregator did it): a string is one unit, and each item of an async iterable is one
+        unit, spoken as it is.
         """
         options = self._options(overrides)
         loop = asyncio.get_running_loop()
@@ -278,11 +343,12 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
         lookahead = Lookahead(options.max_buffered_seconds, cancel)
         feeder = None
         if isinstance(text, str):
-            for unit in segment_text(text, options.segmenter):
-                units.put(unit)
+            for unit in segment_text(text, options.segmenter) if segment else [text.strip()]:
+                if unit:
+                    units.put(unit)
             units.put(None)
         else:
-            feeder = asyncio.create_task(self._feed_units(text, options.segmenter, units, out))
+            feeder = asyncio.create_task(self._feed_units(text, options.segmenter if segment else None, units, out))
 
         def deliver(item) -> None:
             try:
@@ -319,15 +385,20 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             self._stream_ended(cancel)
 
     @staticmethod
-    async def _feed_units(deltas: AsyncIterable[str], options: SegmenterOptions, units: queue.Queue,
+    async def _feed_units(deltas: AsyncIterable[str], options: SegmenterOptions | None, units: queue.Queue,
                           out: asyncio.Queue) -> None:
-        """Segment the text deltas into units; a failing text source ends the stream with its error."""
-        segmenter = Segmenter(options)
+        """Segment the text deltas into units (with `options` None each delta is a unit); a failing text source
+        ends the stream with its error."""
+        segmenter = Segmenter(options) if options is not None else None
         try:
             async for delta in deltas:
+                if segmenter is None:
+                    if delta and delta.strip():
+                        units.put(delta.strip())
+                    continue
                 for unit in segmenter.feed(delta or ""):
                     units.put(unit)
-            for unit in segmenter.flush():
+            for unit in segmenter.flush() if segmenter is not None else []:
                 units.put(unit)
         except Exception as exc:  # noqa: BLE001 - handed to the consumer
             error = AgentTTSError(f"the text source failed: {type(exc).__name__}: {exc}")
@@ -346,19 +417,20 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             state = self._new_stream_state(options)
             unit_index = 0
             carried = ""
+            timeline = AudioTimeline()
             while not cancel.is_set():
                 unit = units.get()
                 if unit is None and not carried:
                     break
                 unit_ready = time.perf_counter()
-                text = carried + (unit or "")
+                text = _joined(carried, unit or "")
                 prepared, speakable = self._prepare_unit(text, options)
                 if unit is not None and speakable < options.min_unit_phones and units.qsize() > 0:
                     carried = text
                     continue
                 carried = ""
                 output = UnitOutput(text, unit_index, unit_ready, time.perf_counter() - unit_ready,
-                                    self.sample_rate, cancel, lookahead, deliver)
+                                    self.sample_rate, cancel, lookahead, deliver, timeline)
                 if self._speak_unit(prepared, output, options, state):
                     unit_index += 1
                 if unit is None:

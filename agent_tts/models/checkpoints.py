@@ -2,7 +2,16 @@
 
 * GPT (``*.ckpt``): ``{"weight": fp16 state dict with keys under "model.", "config": {...}}``.
 * SoVITS (``*.pth``): ``{"weight": fp16 state dict without enc_q.*, "config": hparams, "info"}``,
-  a torch zip whose first two bytes may be overwritten with a version tag.
+  a torch zip whose first two bytes may be overwritten with a version tag
+  (v2Pro and v2ProPlus files always are: ``05``, ``06``).
+* Speaker verification (``sv/pretrained_eres2netv2w24s4ep4.ckpt`` in the
+  pretrained folder, v2Pro/v2ProPlus only): a plain ERes2NetV2 state dict.
+
+A SoVITS file's version comes from its header tag (``PK`` is put back before
+unzipping); an untagged file is v1 when its phone table has 322 symbols, v3/v4
+when it carries a CFM decoder, v2Pro/v2ProPlus when its stored config says so
+or it carries the SV projection (``sv_emb``; ProPlus by its config's wider
+generator), else v2. File sizes are never consulted.
 
 Hyper-parameters come from the config stored inside each file, never from
 defaults here. Every failure is a :class:`CheckpointError` whose one-line
@@ -24,16 +33,23 @@ from torch import nn
 
 from agent_tts.errors import CheckpointError, UnsupportedVersionError
 from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
+from agent_tts.models.speaker_verification import ERes2NetV2
 from agent_tts.models.t2s import T2SConfig, Text2SemanticModel
 from agent_tts.models.weight_norm import fold_weight_norms
+from agent_tts.pretrained_layout import SV_CHECKPOINT
 
 # Upstream tags some SoVITS files by overwriting the zip's "PK" with two ASCII digits.
 HEADER_VERSIONS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
-SUPPORTED_VERSIONS = ("v2",)
+SUPPORTED_VERSIONS = ("v2", "v2Pro", "v2ProPlus")
+PRO_VERSIONS = ("v2Pro", "v2ProPlus")
+# v2ProPlus's training config (s2v2ProPlus.json) widens the generator: 768 channels and a first upsampling
+# kernel of 20 where v2Pro's has 512 and 16.
+V2PROPLUS_FIRST_KERNEL = 20
 ZIP_HEAD = b"PK"
 LEGACY_TORCH_HEAD = b"\x80\x02"  # torch.save before zip files: a protocol-2 pickle
 V1_SYMBOL_COUNT = 322
 V1_GPT_PHONEME_VOCAB = 512
+SV_KEYS = ("conv1.weight", "layer3_ds.weight", "fuse34.local_att.0.weight")
 
 
 @dataclass
@@ -105,10 +121,11 @@ def _rewound(source: Any) -> Any:
 FILE_KINDS = {"GPT": "GPT (.ckpt)", "SoVITS": "SoVITS (.pth)"}
 
 
-def _unsupported(path: Path, version: str, kind: str) -> UnsupportedVersionError:
+def unsupported_version(path: Path, version: str, kind: str) -> UnsupportedVersionError:
+    """The one-line refusal of a valid file of a version agent-tts does not implement (``kind``: GPT or SoVITS)."""
     return UnsupportedVersionError(
         f"{path}: GPT-SoVITS {version} {kind} file detected; "
-        f"agent-tts implements {', '.join(SUPPORTED_VERSIONS)} so far"
+        f"agent-tts implements {', '.join(SUPPORTED_VERSIONS[:-1])} and {SUPPORTED_VERSIONS[-1]} so far"
     )
 
 
@@ -120,20 +137,23 @@ def _read(path: str | Path, kind: str) -> tuple[Path, dict[str, Any], str | None
     if not path.is_file():
         raise CheckpointError(f"{path}: is not a file (expected {expected})")
     header_version = read_header_version(path)
-    if header_version == "unknown":
-        raise CheckpointError(f"{path}: not a torch checkpoint (expected {expected})")
-    data = None
-    if header_version is not None:
-        if header_version not in SUPPORTED_VERSIONS + ("v1",):
-            raise _unsupported(path, header_version, kind)
-        data = ZIP_HEAD + path.read_bytes()[2:]
-    try:
-        stored = _torch_load(path, data)
-    except (zipfile.BadZipFile, RuntimeError, EOFError, pickle.UnpicklingError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint, cannot be read (expected {expected})") from exc
+    if header_version not in (None, "unknown", "v1", *SUPPORTED_VERSIONS):
+        raise unsupported_version(path, header_version, kind)
+    stored = _read_torch_file(path, header_version, expected)
     if not isinstance(stored, dict) or not isinstance(stored.get("weight"), dict) or "config" not in stored:
         raise CheckpointError(f"{path}: a torch file but not {expected} (no 'weight' and 'config' entries)")
     return path, stored, header_version
+
+
+def _read_torch_file(path: Path, header_version: str | None, expected: str) -> Any:
+    """The object stored in a torch file, with ``PK`` put back first where a version tag replaced it."""
+    if header_version == "unknown":
+        raise CheckpointError(f"{path}: not a torch checkpoint (expected {expected})")
+    data = ZIP_HEAD + path.read_bytes()[2:] if header_version is not None else None
+    try:
+        return _torch_load(path, data)
+    except (zipfile.BadZipFile, RuntimeError, EOFError, pickle.UnpicklingError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint, cannot be read (expected {expected})") from exc
 
 
 def _as_dict(config: Any) -> dict[str, Any]:
@@ -160,7 +180,7 @@ def read_gpt_checkpoint(path: str | Path) -> RawCheckpoint:
 
 
 def read_sovits_checkpoint(path: str | Path) -> RawCheckpoint:
-    """Read a SoVITS (s2) file; version from the header tag, else 322 symbols = v1, else v2."""
+    """Read a SoVITS (s2) file; its version from the header tag, else from the symbol table, config and weights."""
     path, stored, header_version = _read(path, "SoVITS")
     config = _as_dict(stored["config"])
     weights = stored["weight"]
@@ -170,13 +190,27 @@ def read_sovits_checkpoint(path: str | Path) -> RawCheckpoint:
             f"{path}: no enc_p.text_embedding weight or config['model'/'data'] "
             "(expected a GPT-SoVITS SoVITS .pth file; is this a GPT .ckpt?)"
         )
-    version = header_version or ("v1" if embedding.shape[0] == V1_SYMBOL_COUNT else "v2")
-    return RawCheckpoint(path, weights, config, version)
+    return RawCheckpoint(path, weights, config, header_version or _untagged_sovits_version(weights, config))
+
+
+def _untagged_sovits_version(weights: dict[str, torch.Tensor], config: dict[str, Any]) -> str:
+    """The version of a SoVITS file that kept its ``PK``: symbol count, then the stored config, then the weights."""
+    if weights["enc_p.text_embedding.weight"].shape[0] == V1_SYMBOL_COUNT:
+        return "v1"
+    if any(key.startswith("cfm.") for key in weights):
+        return "v3/v4"
+    stored = config["model"].get("version")
+    if stored in PRO_VERSIONS:
+        return stored
+    if "sv_emb.weight" in weights:
+        kernels = config["model"].get("upsample_kernel_sizes") or [0]
+        return "v2ProPlus" if int(kernels[0]) >= V2PROPLUS_FIRST_KERNEL else "v2Pro"
+    return "v2"
 
 
 def _require_version(raw: RawCheckpoint, kind: str) -> None:
     if raw.version not in SUPPORTED_VERSIONS:
-        raise _unsupported(raw.path, raw.version, kind)
+        raise unsupported_version(raw.path, raw.version, kind)
 
 
 def gpt_config(raw: RawCheckpoint) -> T2SConfig:
@@ -196,13 +230,14 @@ def sovits_config(raw: RawCheckpoint) -> SoVITSConfig:
     weights = raw.weights
     try:
         return SoVITSConfig.from_hparams(
-            raw.config["model"], raw.config["data"],
+            raw.config["model"], raw.config["data"], raw.version,
             n_symbols=int(weights["enc_p.text_embedding.weight"].shape[0]),
             ref_spec_bins=int(weights["ref_enc.spectral.0.fc.weight"].shape[1]),
             ssl_dim=int(weights["ssl_proj.weight"].shape[0]),
             codebook_size=int(weights["quantizer.vq.layers.0._codebook.embed"].shape[0]),
             n_codebooks=sum(1 for k in weights if k.endswith("._codebook.embed")),
             mrte_channels=int(weights["enc_p.mrte.c_pre.weight"].shape[0]),
+            sv_dim=int(weights["sv_emb.weight"].shape[1]) if raw.version in PRO_VERSIONS else 0,
         )
     except KeyError as exc:
         raise CheckpointError(f"{raw.path}: SoVITS file lacks {exc.args[0]!r} (config or weights incomplete)") from exc
@@ -237,7 +272,44 @@ def load_gpt(source: str | Path | RawCheckpoint, dtype: torch.dtype = torch.floa
     return _build(raw, "GPT", lambda raw: Text2SemanticModel(gpt_config(raw)), dtype, device)
 
 
-def load_sovits(path: str | Path, dtype: torch.dtype = torch.float32,
+def load_sovits(source: str | Path | RawCheckpoint, dtype: torch.dtype = torch.float32,
                 device: torch.device | str = "cpu") -> SoVITSModel:
-    """Build SoVITS v2 from a ``*.pth`` inference file."""
-    return _build(read_sovits_checkpoint(path), "SoVITS", lambda raw: SoVITSModel(sovits_config(raw)), dtype, device)
+    """Build SoVITS (v2, v2Pro or v2ProPlus) from a ``*.pth`` inference file, or from one already read."""
+    raw = source if isinstance(source, RawCheckpoint) else read_sovits_checkpoint(source)
+    return _build(raw, "SoVITS", lambda raw: SoVITSModel(sovits_config(raw)), dtype, device)
+
+
+def sovits_version(path: str | Path) -> str:
+    """The version a SoVITS file declares (v1, v2, v2Pro, ...), without building the model."""
+    return read_sovits_checkpoint(path).version
+
+
+def needs_speaker_verification(version: str) -> bool:
+    """Whether voices of this SoVITS version need the speaker-verification model (v2Pro, v2ProPlus)."""
+    return version in PRO_VERSIONS
+
+
+def missing_sv_checkpoint(path: Path, version: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: no such file; {version} voices need the speaker-verification model upstream keeps at "
+        f"GPT_SoVITS/pretrained_models/{SV_CHECKPOINT} (fetch it with: agent-tts download, or set "
+        "'sv' in the voice file)")
+
+
+def load_speaker_verification(path: str | Path, version: str = "v2Pro", dtype: torch.dtype = torch.float32,
+                              device: torch.device | str = "cpu") -> ERes2NetV2:
+    """Build the speaker-verification model from ``sv/pretrained_eres2netv2w24s4ep4.ckpt`` (a plain state dict).
+
+    ``version`` names the voice's version in the error when the file is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise missing_sv_checkpoint(path, version)
+    expected = f"the ERes2NetV2 speaker-verification state dict ({SV_CHECKPOINT})"
+    header_version = read_header_version(path)
+    stored = _read_torch_file(path, None if header_version is None else "unknown", expected)
+    if not isinstance(stored, dict) or not all(isinstance(stored.get(key), torch.Tensor) for key in SV_KEYS):
+        raise CheckpointError(f"{path}: a torch file but not {expected}")
+    with torch.device("meta"):
+        model = ERes2NetV2()
+    return materialize(model, stored, path, dtype, device)

@@ -67,8 +67,8 @@ class Generator(nn.Module):
         self.resblocks = nn.ModuleList()
         channels = upsample_initial_channel
         for i, (rate, kernel) in enumerate(zip(upsample_rates, upsample_kernel_sizes)):
-            channels = upsample_initial_channel // (2 ** (i + 1))
-            self.ups.append(WNConvTranspose1d(2 * channels, channels, kernel, rate, padding=(kernel - rate) // 2))
+            in_channels, channels = upsample_initial_channel // (2 ** i), upsample_initial_channel // (2 ** (i + 1))
+            self.ups.append(WNConvTranspose1d(in_channels, channels, kernel, rate, padding=(kernel - rate) // 2))
             for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes):
                 self.resblocks.append(block(channels, k, d))
         self.conv_post = nn.Conv1d(channels, 1, 7, 1, padding=3, bias=False)

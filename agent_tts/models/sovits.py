@@ -1,9 +1,18 @@
-"""SoVITS v2 inference ("s2"): semantic codes + phones + reference style -> waveform.
+"""SoVITS v2, v2Pro and v2ProPlus inference ("s2"): semantic codes + phones + speaker vector -> waveform.
 
 Parameter names follow the official ``*.pth`` inference files, which carry no
 posterior encoder (``enc_q``); none is built. Sizes come from the file's
 ``config["model"]``; the dims the reference code fixes (SSL 768, MRTE 512,
-reference spectrogram bins) are read from the weights where they appear.
+reference spectrogram bins, the SV embedding's 20480) are read from the
+weights where they appear.
+
+The speaker vector ``ge`` [B, gin, 1] conditions the flow and the generator.
+v2 derives it from the reference spectrogram alone and gives the same vector
+to the text encoder's MRTE. v2Pro and v2ProPlus add the speaker-verification
+embedding of the clip (``sv_emb``, then a per-channel ``prelu``) and give the
+MRTE ``ge_to512(ge)`` instead; v2ProPlus only widens the generator, which the
+file's config describes. Callers hold the one ``ge``; the model derives the
+MRTE's conditioning from it (:meth:`SoVITSModel.text_conditioning`).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from agent_tts.models.reference_encoder import MelStyleEncoder
 
 @dataclass(frozen=True)
 class SoVITSConfig:
-    """Sizes of a SoVITS v2 model, read from the checkpoint."""
+    """Sizes of a SoVITS v2/v2Pro/v2ProPlus model, read from the checkpoint."""
 
     inter_channels: int
     hidden_channels: int
@@ -49,13 +58,20 @@ class SoVITSConfig:
     n_codebooks: int = 1
     mrte_channels: int = 512
     mrte_heads: int = 4
+    sv_dim: int = 0             # v2Pro/v2ProPlus: the speaker-verification embedding's width; 0 for v2
+    version: str = "v2"         # the file's: v2, v2Pro or v2ProPlus
+
+    @property
+    def uses_speaker_verification(self) -> bool:
+        """Whether ``ge`` needs the clip's speaker-verification embedding (v2Pro, v2ProPlus)."""
+        return self.sv_dim > 0
 
     @classmethod
-    def from_hparams(cls, model: dict, data: dict, **fixed_dims: int) -> "SoVITSConfig":
-        """From ``config["model"]`` and ``config["data"]`` of an s2 file.
+    def from_hparams(cls, model: dict, data: dict, version: str = "v2", **fixed_dims: int) -> "SoVITSConfig":
+        """From ``config["model"]`` and ``config["data"]`` of an s2 file whose version the loader detected.
 
         ``fixed_dims`` are the sizes the file's config does not store (``n_symbols``,
-        ``ref_spec_bins``, ``ssl_dim``, ...), read from the weights by the loader.
+        ``ref_spec_bins``, ``ssl_dim``, ``sv_dim``, ...), read from the weights by the loader.
         """
         return cls(
             inter_channels=int(model["inter_channels"]),
@@ -75,6 +91,7 @@ class SoVITSConfig:
             filter_length=int(data["filter_length"]),
             hop_length=int(data["hop_length"]),
             win_length=int(data["win_length"]),
+            version=version,
             **fixed_dims,
         )
 
@@ -122,16 +139,8 @@ class TextEncoder(nn.Module):
         self.encoder2 = Encoder(hidden, filt, heads, layers // 2, kernel)
         self.proj = nn.Conv1d(hidden, config.inter_channels * 2, 1)
 
-    def forward(self, y: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
-                speed: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """y [B, 768, T] latents at 50 Hz, text [B, N] phone ids -> (mean, log-scale, mask)."""
-        hidden = self.encode(y, text, ge)
-        if speed != 1:
-            hidden = F.interpolate(hidden, size=int(hidden.shape[-1] / speed) + 1, mode="linear")
-        return self.project(hidden)
-
     def encode(self, y: torch.Tensor, text: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
-        """The hidden sequence before the speed stretch: [B, hidden, T]."""
+        """y [B, 768, T] latents at 50 Hz, text [B, N] phone ids, MRTE conditioning -> hidden [B, hidden, T]."""
         y_mask = torch.ones(y.shape[0], 1, y.shape[2], dtype=y.dtype, device=y.device)
         text_mask = torch.ones(text.shape[0], 1, text.shape[1], dtype=y.dtype, device=y.device)
         y = self.ssl_proj(y * y_mask) * y_mask
@@ -148,7 +157,7 @@ class TextEncoder(nn.Module):
 
 
 class SoVITSModel(nn.Module):
-    """SoVITS v2 for inference: prompt codes from HuBERT features, and decoding to audio."""
+    """SoVITS for inference: prompt codes from HuBERT features, the speaker vector, and decoding to audio."""
 
     def __init__(self, config: SoVITSConfig) -> None:
         super().__init__()
@@ -164,32 +173,73 @@ class SoVITSModel(nn.Module):
         self.ref_enc = MelStyleEncoder(config.ref_spec_bins, config.gin_channels)
         self.ssl_proj = nn.Conv1d(config.ssl_dim, config.ssl_dim, 2, stride=2)
         self.quantizer = ResidualVectorQuantizer(config.ssl_dim, config.codebook_size, config.n_codebooks)
+        if config.uses_speaker_verification:
+            self.sv_emb = nn.Linear(config.sv_dim, config.gin_channels)
+            self.ge_to512 = nn.Linear(config.gin_channels, config.mrte_channels)
+            self.prelu = nn.PReLU(config.gin_channels)
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype decoding runs in (the weights'; see `agent_tts.models.precision`)."""
+        return self.enc_p.proj.weight.dtype
 
     def extract_latent(self, ssl_features: torch.Tensor) -> torch.Tensor:
         """HuBERT features [B, 768, T] at 50 Hz -> semantic codes [B, n_q, T/2] at 25 Hz."""
         return self.quantizer.encode(self.ssl_proj(ssl_features)).transpose(0, 1)
 
-    def speaker_embedding(self, refer_spec: torch.Tensor) -> torch.Tensor:
-        """Linear spectrogram [B, 1025, F] -> style vector ``ge`` [B, gin, 1]."""
+    def reference_style(self, refer_spec: torch.Tensor) -> torch.Tensor:
+        """Linear spectrogram [B, 1025, F] -> the reference encoder's style vector [B, gin, 1]."""
         mask = torch.ones(refer_spec.shape[0], 1, refer_spec.shape[2], dtype=refer_spec.dtype,
                           device=refer_spec.device)
         return self.ref_enc(refer_spec[:, : self.config.ref_spec_bins] * mask, mask)
 
+    def speaker_embedding(self, refer_spec: torch.Tensor, sv_embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """One reference's ``ge`` [B, gin, 1]: its style vector, for v2Pro plus its projected SV embedding [B, 20480]."""
+        ge = self.reference_style(refer_spec)
+        if not self.config.uses_speaker_verification:
+            return ge
+        if sv_embedding is None:
+            raise ValueError("this SoVITS model (v2Pro/v2ProPlus) needs the reference's speaker-verification embedding")
+        return self.prelu(ge + self.sv_emb(sv_embedding).unsqueeze(-1))
+
+    def text_conditioning(self, ge: torch.Tensor) -> torch.Tensor:
+        """What the text encoder's MRTE adds for speaker ``ge``: ``ge`` itself (v2) or ``ge_to512(ge)`` (v2Pro)."""
+        if not self.config.uses_speaker_verification:
+            return ge
+        return self.ge_to512(ge.transpose(1, 2)).transpose(1, 2)
+
+    def content(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
+        """codes [B, n_q, T], phones [B, N], speaker vector -> the text encoder's hidden sequence [B, hidden, 2T]
+        at 50 Hz, before any speed stretch."""
+        latents = self.quantizer.decode(codes)
+        # Each 25 Hz frame twice (nearest-neighbour upsampling), written so exported graphs keep T dynamic.
+        latents = latents.unsqueeze(-1).expand(-1, -1, -1, 2).reshape(latents.shape[0], latents.shape[1], -1)
+        return self.enc_p.encode(latents, text, self.text_conditioning(ge))
+
+    def waveform(self, hidden: torch.Tensor, ge: torch.Tensor, noise_scale: float | torch.Tensor = 0.0,
+                 generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """A (stretched) hidden sequence [B, hidden, F] -> prior, flow, generator -> waveform [B, 1, samples].
+
+        Given ``noise`` is always scaled by ``noise_scale`` (a tensor in exported graphs); without it, noise is
+        drawn only when ``noise_scale`` is not zero.
+        """
+        mean, logs, mask = self.enc_p.project(hidden)
+        if noise is None and noise_scale:
+            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        z_p = mean if noise is None else mean + noise[..., : mean.shape[-1]].to(mean) * torch.exp(logs) * noise_scale
+        z = self.flow.reverse(z_p, mask, ge)
+        return self.dec(z * mask, ge)
+
     def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
                noise_scale: float = 0.5, speed: float = 1.0,
                generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """codes [B, n_q, T], phones [B, N], style ``ge`` -> waveform [B, 1, samples].
+        """codes [B, n_q, T], phones [B, N], speaker vector ``ge`` [B, gin, 1] -> waveform [B, 1, samples].
 
         ``noise`` [B, inter_channels, >= frames] replaces the random draw, so that
         overlapping windows of one utterance can share the same noise.
         """
-        latents = self.quantizer.decode(codes)
-        latents = F.interpolate(latents, size=int(latents.shape[-1] * 2), mode="nearest")
-        mean, logs, mask = self.enc_p(latents, text, ge, speed)
-        z_p = mean
-        if noise_scale:
-            if noise is None:
-                noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-            z_p = mean + noise[..., : mean.shape[-1]].to(mean) * torch.exp(logs) * noise_scale
-        z = self.flow.reverse(z_p, mask, ge)
-        return self.dec(z * mask, ge)
+        ge = ge.to(self.compute_dtype)
+        hidden = self.content(codes, text, ge)
+        if speed != 1:
+            hidden = F.interpolate(hidden, size=int(hidden.shape[-1] / speed) + 1, mode="linear")
+        return self.waveform(hidden, ge, noise_scale, generator, noise)

@@ -1,10 +1,12 @@
 """Random-weight GPT-SoVITS files in the official formats.
 
-Used by the benchmarks (real v2 sizes: random weights cost the same compute
-as trained ones) and by the loader's tests (tiny sizes, v1/v3 variants). The
-files are written exactly as upstream writes them: fp16 state dicts with the
-config stored inside, a torch zip, optionally with a two-byte version tag in
-place of ``PK``.
+Used by the benchmarks (real v2, v2Pro and v2ProPlus sizes: random weights
+cost the same compute as trained ones) and by the loader's tests (tiny sizes,
+v1/v3 variants, our own tiny v2ProPlus). The files are written exactly as
+upstream writes them: fp16 state dicts with the config stored inside, a torch
+zip, optionally with a two-byte version tag in place of ``PK`` (upstream tags
+every v2Pro/v2ProPlus file: :data:`UPSTREAM_HEADERS`), and the
+speaker-verification model as a plain state dict.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from agent_tts.models.sovits import SoVITSConfig, SoVITSModel
+from agent_tts.models.speaker_verification import ERes2NetV2
 from agent_tts.models.t2s import T2SConfig, Text2SemanticModel
 
 REAL_V2_GPT_MODEL = {
@@ -35,8 +39,21 @@ SOVITS_DATA = {
     "win_length": 2048, "n_mel_channels": 128, "mel_fmin": 0.0, "mel_fmax": None, "add_blank": True,
     "n_speakers": 300, "cleaned_text": True,
 }
+# upstream's s2v2Pro.json / s2v2ProPlus.json: v2ProPlus differs only in the generator
+REAL_V2PRO_SOVITS_MODEL = dict(REAL_V2_SOVITS_MODEL, p_dropout=0.0, gin_channels=1024, version="v2Pro")
+REAL_V2PROPLUS_SOVITS_MODEL = dict(REAL_V2PRO_SOVITS_MODEL, upsample_initial_channel=768,
+                                   upsample_kernel_sizes=[20, 16, 8, 2, 2], version="v2ProPlus")
+REAL_SOVITS_MODELS = {"v2": REAL_V2_SOVITS_MODEL, "v2Pro": REAL_V2PRO_SOVITS_MODEL,
+                      "v2ProPlus": REAL_V2PROPLUS_SOVITS_MODEL}
 TINY_GPT_MODEL = dict(REAL_V2_GPT_MODEL, embedding_dim=32, hidden_dim=32, head=2, linear_units=64, n_layer=1)
 TINY_SOVITS_MODEL = dict(REAL_V2_SOVITS_MODEL, filter_channels=64, n_layers=2, upsample_initial_channel=32)
+TINY_V2PRO_SOVITS_MODEL = dict(TINY_SOVITS_MODEL, gin_channels=64, version="v2Pro")
+TINY_V2PROPLUS_SOVITS_MODEL = dict(TINY_V2PRO_SOVITS_MODEL, upsample_initial_channel=48,
+                                   upsample_kernel_sizes=[20, 16, 8, 2, 2], version="v2ProPlus")
+TINY_SOVITS_MODELS = {"v2": TINY_SOVITS_MODEL, "v2Pro": TINY_V2PRO_SOVITS_MODEL,
+                      "v2ProPlus": TINY_V2PROPLUS_SOVITS_MODEL}
+UPSTREAM_HEADERS = {"v2Pro": b"05", "v2ProPlus": b"06"}
+SV_EMBEDDING_DIM = 20480
 
 
 def _random_tensor(name: str, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
@@ -52,11 +69,27 @@ def _random_tensor(name: str, shape: torch.Size, generator: torch.Generator) -> 
     return torch.randn(shape, generator=generator) * 0.02
 
 
+_BATCH_NORM_STATE = {"weight": torch.ones, "bias": torch.zeros, "running_mean": torch.zeros,
+                     "running_var": torch.ones}
+
+
 def random_state_dict(model: torch.nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
-    """fp16 random weights for every entry of ``model``'s state dict (built on meta is fine)."""
+    """fp16 random weights for every entry of ``model``'s state dict (built on meta is fine).
+
+    Batch norms get the identity (unit gain and variance, zero bias and mean); integer buffers stay integer zeros.
+    """
     generator = torch.Generator().manual_seed(seed)
-    return {name: _random_tensor(name, value.shape, generator).half()
-            for name, value in model.state_dict().items()}
+    norms = {name for name, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)}
+    weights = {}
+    for name, value in model.state_dict().items():
+        prefix, _, leaf = name.rpartition(".")
+        if not value.is_floating_point():
+            weights[name] = torch.zeros(value.shape, dtype=value.dtype)
+        elif prefix in norms:
+            weights[name] = _BATCH_NORM_STATE[leaf](value.shape).half()
+        else:
+            weights[name] = _random_tensor(name, value.shape, generator).half()
+    return weights
 
 
 def _save(payload: dict[str, Any], path: Path, header: bytes | None) -> Path:
@@ -83,10 +116,25 @@ def write_gpt_checkpoint(path: str | Path, model_config: dict[str, Any] = REAL_V
 
 def write_sovits_checkpoint(path: str | Path, model_config: dict[str, Any] = REAL_V2_SOVITS_MODEL,
                             seed: int = 0, header: bytes | None = None, n_symbols: int = 732) -> Path:
-    """Write a SoVITS ``*.pth`` in the official inference format (no ``enc_q``) with random weights."""
+    """Write a SoVITS ``*.pth`` in the official inference format (no ``enc_q``) with random weights.
+
+    The model's version is ``model_config["version"]``; v2Pro/v2ProPlus files get the SV branch's weights.
+    """
     config = {"data": dict(SOVITS_DATA), "model": copy.deepcopy(model_config), "content_module": "cnhubert"}
-    sovits = SoVITSConfig.from_hparams(config["model"], config["data"], n_symbols=n_symbols)
+    version = str(model_config.get("version", "v2"))
+    sv_dim = SV_EMBEDDING_DIM if version in UPSTREAM_HEADERS else 0
+    sovits = SoVITSConfig.from_hparams(config["model"], config["data"], version, n_symbols=n_symbols, sv_dim=sv_dim)
     with torch.device("meta"):
         model = SoVITSModel(sovits)
     weights = random_state_dict(model, seed)
     return _save({"weight": weights, "config": config, "info": "agent-tts synthetic"}, Path(path), header)
+
+
+def write_sv_checkpoint(path: str | Path, seed: int = 0) -> Path:
+    """Write the speaker-verification model (``sv/pretrained_eres2netv2w24s4ep4.ckpt``): a plain fp16 state dict."""
+    with torch.device("meta"):
+        model = ERes2NetV2()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(random_state_dict(model, seed), path)
+    return path

@@ -1,7 +1,9 @@
 """A complete voice with random weights: GPT and SoVITS files, HuBERT and BERT folders, a clip, a TOML.
 
-For speed benchmarks (real v2 sizes by default; random weights compute
-exactly what trained ones do) and for tests that need a voice folder. The
+For speed benchmarks (real v2, v2Pro or v2ProPlus sizes; random weights compute
+exactly what trained ones do) and for tests that need a voice folder. v2Pro
+and v2ProPlus voices also get the speaker-verification model (always its real
+53.6 M-parameter architecture) in ``pretrained/sv/``, where upstream keeps it. The
 BERT vocabulary covers ASCII and the CJK Unified Ideographs block, one token
 per character, like the real chinese-roberta vocabulary does.
 """
@@ -14,9 +16,10 @@ import numpy as np
 import soundfile
 import torch
 
+from agent_tts.pretrained_layout import SV_CHECKPOINT
 from agent_tts.models.synthetic import (
-    REAL_V2_GPT_MODEL, REAL_V2_SOVITS_MODEL, TINY_GPT_MODEL, TINY_SOVITS_MODEL,
-    write_gpt_checkpoint, write_sovits_checkpoint,
+    REAL_SOVITS_MODELS, REAL_V2_GPT_MODEL, TINY_GPT_MODEL, TINY_SOVITS_MODELS, UPSTREAM_HEADERS,
+    write_gpt_checkpoint, write_sovits_checkpoint, write_sv_checkpoint,
 )
 
 REAL_BERT = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096}
@@ -70,20 +73,37 @@ def write_reference_clip(path: Path, seconds: float = 5.0, rate: int = 32000, se
     return path
 
 
-def write_synthetic_voice(folder: str | Path, real_size: bool = True, name: str = "synthetic") -> Path:
-    """Write every file of a random-weight v2 voice under `folder`; returns its TOML path."""
+def write_synthetic_voice(folder: str | Path, real_size: bool = True, name: str = "synthetic",
+                          version: str = "v2") -> Path:
+    """Write every file of a random-weight voice of `version` (v2, v2Pro, v2ProPlus) under `folder`; returns its
+    TOML path."""
+    return write_synthetic_voices(folder, (version,), real_size, name)[version]
+
+
+def write_synthetic_voices(folder: str | Path, versions: tuple[str, ...], real_size: bool = True,
+                           name: str = "synthetic") -> dict[str, Path]:
+    """Random-weight voices of several versions sharing one GPT, HuBERT, BERT and clip; the TOML path of each.
+
+    The first version's TOML is ``{name}.toml``, the others ``{name}-{version}.toml`` with ``s2-{version}.pth``.
+    """
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    sovits_models = REAL_SOVITS_MODELS if real_size else TINY_SOVITS_MODELS
     write_gpt_checkpoint(folder / "s1.ckpt", REAL_V2_GPT_MODEL if real_size else TINY_GPT_MODEL)
-    write_sovits_checkpoint(folder / "s2.pth", REAL_V2_SOVITS_MODEL if real_size else TINY_SOVITS_MODEL)
     write_hubert_folder(folder / "pretrained" / "chinese-hubert-base", REAL_HUBERT if real_size else TINY_HUBERT)
     write_bert_folder(folder / "pretrained" / "chinese-roberta-wwm-ext-large", REAL_BERT if real_size else TINY_BERT)
+    if any(version in UPSTREAM_HEADERS for version in versions):
+        write_sv_checkpoint(folder / "pretrained" / SV_CHECKPOINT)
     write_reference_clip(folder / "ref.wav")
-    toml = folder / f"{name}.toml"
-    toml.write_text(
-        f'name = "{name}"\ngpt = "s1.ckpt"\nsovits = "s2.pth"\nref_audio = "ref.wav"\n'
-        f'ref_text = "{REFERENCE_TEXT}"\nref_language = "zh"\npretrained = "pretrained"\n', encoding="utf-8")
-    return toml
+    tomls = {}
+    for index, version in enumerate(versions):
+        voice_name, sovits = (name, "s2.pth") if index == 0 else (f"{name}-{version}", f"s2-{version}.pth")
+        write_sovits_checkpoint(folder / sovits, sovits_models[version], header=UPSTREAM_HEADERS.get(version))
+        tomls[version] = folder / f"{voice_name}.toml"
+        tomls[version].write_text(
+            f'name = "{voice_name}"\ngpt = "s1.ckpt"\nsovits = "{sovits}"\nref_audio = "ref.wav"\n'
+            f'ref_text = "{REFERENCE_TEXT}"\nref_language = "zh"\npretrained = "pretrained"\n', encoding="utf-8")
+    return tomls

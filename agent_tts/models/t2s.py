@@ -7,7 +7,9 @@ positional embedding scaled by a learned ``alpha``. Decoding runs against a
 preallocated :class:`KVCache` of one or more rows: one prefill over text +
 prompt per row, then :meth:`Text2SemanticModel.step` advances every row of a
 batch by one token. That step is the only one: the engine's eager and
-CUDA-graph runs and the ONNX export call it with different `KVStore`s.
+CUDA-graph runs and the ONNX export call it with different `KVStore`s. An
+optional `TextAttentionProbe` (off unless passed) makes the same pass also
+report how each row's newest query attends over that row's text.
 """
 
 from __future__ import annotations
@@ -101,6 +103,10 @@ class MultiheadSelfAttention(nn.Module):
         self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
 
+    def in_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """Queries, keys and values of ``x`` [B, T, D], packed: [B, T, 3D]."""
+        return F.linear(x, self.in_proj_weight, self.in_proj_bias)
+
 
 class TransformerLayer(nn.Module):
     """One post-norm transformer layer: ``norm1(x + attn(x))``, ``norm2(x + ff(x))``."""
@@ -117,7 +123,7 @@ class TransformerLayer(nn.Module):
     def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values of ``x`` [B, T, D], each [B, H, T, head_dim]."""
         batch, length, _ = x.shape
-        qkv = F.linear(x, self.self_attn.in_proj_weight, self.self_attn.in_proj_bias).chunk(3, dim=-1)
+        qkv = self.self_attn.in_projection(x).chunk(3, dim=-1)
         return tuple(part.view(batch, length, self.num_heads, -1).transpose(1, 2) for part in qkv)
 
     def after_attention(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
@@ -136,6 +142,40 @@ class Transformer(nn.Module):
             TransformerLayer(config.hidden_dim, config.num_heads, config.feedforward_dim)
             for _ in range(config.num_layers)
         )
+
+
+class TextAttentionProbe:
+    """Off unless passed to `prefill`/`step`: how each row's newest query attends over a span of that row's text.
+
+    For every layer in `layers`, the pass also computes the attention of each
+    row's last query over the keys at slots ``[text_start[b], text_end[b])``
+    (softmax over those keys only, so the weights say where among the text the
+    query looks) and leaves their mean over those layers and all heads in
+    `weights` [B, S], S the keys the pass attends to (zero outside the span).
+    Engines read it as an alignment between generated tokens and text phones.
+    The probe's tensors stay where they are, so a CUDA graph can capture a probed step and replay it.
+    """
+
+    def __init__(self, text_start: torch.Tensor, text_end: torch.Tensor, layers: tuple[int, ...]) -> None:
+        self.text_start = text_start
+        self.text_end = text_end
+        self.layers = frozenset(layers)
+        self.weights: torch.Tensor | None = None
+        self._sum: torch.Tensor | None = None
+
+    def record(self, layer: int, queries: torch.Tensor, keys: torch.Tensor, key_slots: torch.Tensor) -> None:
+        """Add this layer's weights: ``queries`` [B, H, T, d] (the last one counts), ``keys`` [B, H, S, d]."""
+        if layer not in self.layers:
+            return
+        scores = torch.matmul(queries[:, :, -1:], keys.transpose(-1, -2)).squeeze(2) / math.sqrt(queries.shape[-1])
+        inside = (key_slots >= self.text_start.view(-1, 1)) & (key_slots < self.text_end.view(-1, 1))
+        scores = scores.float().masked_fill(~inside.unsqueeze(1), -float("inf"))
+        weights = torch.nan_to_num(torch.softmax(scores, dim=-1), nan=0.0).mean(dim=1)
+        self._sum = weights if self._sum is None else self._sum + weights
+
+    def finish(self) -> None:
+        self.weights = None if self._sum is None else self._sum / len(self.layers)
+        self._sum = None
 
 
 class KVStore(Protocol):
@@ -280,8 +320,9 @@ class Text2SemanticModel(nn.Module):
         return self.ar_audio_position(self.ar_audio_embedding(tokens), positions)
 
     def transform(self, x: torch.Tensor, slots: torch.Tensor, kv: KVStore,
-                  text_lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """The transformer over ``x`` [B, T, D] at cache ``slots`` [B, T]; ``text_lengths`` [B] for text queries."""
+                  text_lengths: torch.Tensor | None = None, probe: TextAttentionProbe | None = None) -> torch.Tensor:
+        """The transformer over ``x`` [B, T, D] at cache ``slots`` [B, T]; ``text_lengths`` [B] for text queries;
+        ``probe`` records the last query's attention over the text (see `TextAttentionProbe`)."""
         key_slots = kv.key_slots()
         allowed = key_slots <= slots.unsqueeze(-1)
         if text_lengths is not None:
@@ -290,11 +331,15 @@ class Text2SemanticModel(nn.Module):
         for index, layer in enumerate(self.h.layers):
             q, k, v = layer.heads(x)
             keys, values = kv.update(index, slots, k, v)
+            if probe is not None:
+                probe.record(index, q, keys, key_slots)
             x = layer.after_attention(x, F.scaled_dot_product_attention(q, keys, values, allowed))
+        if probe is not None:
+            probe.finish()
         return x
 
     def prefill(self, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor,
-                kv: KVStore) -> torch.Tensor:
+                kv: KVStore, probe: TextAttentionProbe | None = None) -> torch.Tensor:
         """Text [B, N] (+ BERT [B, 1024, N]) and semantic prompt [B, P] into slots ``0..N+P``; last logits [B, V].
 
         Text attends to all text; prompt positions to all text and causally to the prompt.
@@ -304,10 +349,11 @@ class Text2SemanticModel(nn.Module):
                        self.embed_audio(prompt, torch.arange(n_prompt, device=prompt.device))], dim=1)
         slots = torch.arange(n_text + n_prompt, device=prompt.device).expand(phone_ids.shape[0], -1)
         text_lengths = torch.full((phone_ids.shape[0],), n_text, dtype=torch.long, device=prompt.device)
-        return self.ar_predict_layer(self.transform(x, slots, kv, text_lengths)[:, -1])
+        return self.ar_predict_layer(self.transform(x, slots, kv, text_lengths, probe)[:, -1])
 
     def step(self, tokens: torch.Tensor, audio_positions: torch.Tensor, slots: torch.Tensor,
-             kv: KVStore) -> torch.Tensor:
+             kv: KVStore, probe: TextAttentionProbe | None = None) -> torch.Tensor:
         """One AR step for every row: token [B, 1] at audio position [B], written at cache slot [B]; logits [B, V]."""
-        hidden = self.transform(self.embed_audio(tokens, audio_positions.unsqueeze(1)), slots.unsqueeze(1), kv)
+        hidden = self.transform(self.embed_audio(tokens, audio_positions.unsqueeze(1)), slots.unsqueeze(1), kv,
+                                probe=probe)
         return self.ar_predict_layer(hidden[:, -1])

@@ -1,4 +1,5 @@
-"""Export a voice's models to ONNX: the GPT (prefill + one-step graphs), the SoVITS decoder, HuBERT and BERT.
+"""Export a voice's models to ONNX: the GPT (prefill + one-step graphs), the SoVITS decoder, HuBERT and BERT,
+and for v2Pro/v2ProPlus voices the speaker-verification model.
 
 The export goes to `OUTDIR.partial` and is renamed into place once every graph
 is written and checked against torch, so an interrupted export never looks
@@ -21,12 +22,15 @@ import torch
 
 from agent_tts import __version__
 from agent_tts.errors import AgentTTSError
-from agent_tts.models.checkpoints import load_gpt, load_sovits, read_gpt_checkpoint
+from agent_tts.models.checkpoints import (load_gpt, load_sovits, load_speaker_verification, needs_speaker_verification,
+                                          read_sovits_checkpoint)
+from agent_tts.models.fbank import MEL_BINS
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
+from agent_tts.models.speaker_verification import ERes2NetV2
 from agent_tts.onnx.graphs import (BertGraph, GPTPrefillGraph, GPTStepGraph, PromptCodesGraph, SoVITSDecoderGraph,
-                                   SpeakerEncoderGraph, cache_names)
-from agent_tts.onnx.manifest import (EXPORT_FORMAT, GRAPH_FILES, TOKENIZER_FOLDER, fingerprint, sources_digest,
-                                     stamp_graph, write_manifest)
+                                   SpeakerEncoderGraph, SpeakerVerificationGraph, cache_names)
+from agent_tts.onnx.manifest import (EXPORT_FORMAT, SV_GRAPH, TOKENIZER_FOLDER, fingerprint, graph_files,
+                                     sources_digest, stamp_graph, write_manifest)
 from agent_tts.voice import VoiceSpec
 
 OPSET = 17
@@ -42,9 +46,12 @@ def default_export_dir(voice_name: str) -> Path:
     return Path(cache) / "agent-tts" / "onnx" / voice_name
 
 
-def voice_sources(spec: VoiceSpec) -> dict[str, Path]:
-    """The files an export is made from, by name."""
-    return {"gpt": spec.gpt, "sovits": spec.sovits, "hubert": spec.hubert, "bert": spec.bert}
+def voice_sources(spec: VoiceSpec, voice_version: str) -> dict[str, Path]:
+    """The files an export of a voice of this version is made from, by name."""
+    sources = {"gpt": spec.gpt, "sovits": spec.sovits, "hubert": spec.hubert, "bert": spec.bert}
+    if needs_speaker_verification(voice_version):
+        sources["sv"] = spec.sv
+    return sources
 
 
 class StepBar:
@@ -77,33 +84,36 @@ def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str],
 
 
 def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None = None) -> Path:
-    """Write the six graphs, the BERT tokenizer and `manifest.json` to `outdir`; returns it."""
+    """Write the graphs (six, seven for v2Pro/v2ProPlus), the BERT tokenizer and `manifest.json`; returns `outdir`."""
     outdir = Path(outdir)
+    raw_sovits = read_sovits_checkpoint(spec.sovits)
+    version = raw_sovits.version
+    steps = ["hashing the source files", "loading the models", "exporting the GPT prefill graph",
+             "exporting the GPT step graph", "exporting the SoVITS decoder", "exporting HuBERT (prompt codes)",
+             "exporting the speaker encoder", "exporting BERT",
+             *(["exporting the speaker-verification model"] if needs_speaker_verification(version) else []),
+             "stamping and checking the graphs against torch"]
+    report = progress or (lambda done, total, label: None)
+
+    def step(label: str) -> None:
+        report(steps.index(label), len(steps), label)
+
     partial = outdir.with_name(outdir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    steps = ["hashing the source files", "loading the models", "exporting the GPT prefill graph",
-             "exporting the GPT step graph", "exporting the SoVITS decoder", "exporting HuBERT (prompt codes)",
-             "exporting the speaker encoder", "exporting BERT", "stamping and checking the graphs against torch"]
-    report = progress or (lambda done, total, label: None)
-
-    def step(index: int) -> None:
-        report(index, len(steps), steps[index] if index < len(steps) else "done")
-
     try:
-        step(0)
+        step("hashing the source files")
         sources = {name: {"path": str(path.resolve()), "files": fingerprint(path)}
-                   for name, path in voice_sources(spec).items()}
-        step(1)
-        raw_gpt = read_gpt_checkpoint(spec.gpt)
-        version = raw_gpt.version
-        gpt, sovits = load_gpt(raw_gpt), load_sovits(spec.sovits)
-        del raw_gpt
+                   for name, path in voice_sources(spec, version).items()}
+        step("loading the models")
+        gpt, sovits = load_gpt(spec.gpt), load_sovits(raw_sovits)
+        del raw_sovits
+        sv_model = load_speaker_verification(spec.sv, version) if sovits.config.uses_speaker_verification else None
         hubert = HubertFeatureExtractor.from_folder(spec.hubert).eval()
         bert = BertFeatureExtractor.from_folder(spec.bert).eval()
         layers, dim = gpt.config.num_layers, gpt.config.hidden_dim
 
-        step(2)
+        step("exporting the GPT prefill graph")
         n_text, n_prompt = 7, 9
         present = cache_names(layers, "present")
         _export(GPTPrefillGraph(gpt), (torch.randint(0, 300, (1, n_text)), torch.randn(1, gpt.config.bert_dim, n_text),
@@ -111,12 +121,12 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
                 partial / "gpt_prefill.onnx", ["phone_ids", "bert", "prompt"], ["logits", *present],
                 {"phone_ids": {1: "text"}, "bert": {2: "text"}, "prompt": {1: "prompt"},
                  **{name: {1: "positions"} for name in present}})
-        step(3)
+        step("exporting the GPT step graph")
         past = cache_names(layers, "past")
         _export(GPTStepGraph(gpt), (torch.tensor([[5]]), torch.tensor([9]), *[torch.randn(1, 16, dim) for _ in past]),
                 partial / "gpt_step.onnx", ["token", "position", *past], ["logits", *cache_names(layers, "new")],
                 {name: {1: "length"} for name in past})
-        step(4)
+        step("exporting the SoVITS decoder")
         config = sovits.config
         decoder_inputs = (torch.randint(0, config.codebook_size, (1, 1, 12)), torch.randint(0, 300, (1, n_text)),
                           torch.randn(1, config.gin_channels, 1), torch.randn(1, config.inter_channels, 30),
@@ -125,24 +135,31 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
                 ["codes", "phone_ids", "ge", "noise", "noise_scale", "frames"], ["wav"],
                 {"codes": {2: "tokens"}, "phone_ids": {1: "phones"}, "noise": {2: "noise_frames"},
                  "wav": {2: "samples"}})
-        step(5)
+        step("exporting HuBERT (prompt codes)")
         _export(PromptCodesGraph(hubert, sovits), (torch.randn(1, 32000),), partial / "prompt_codes.onnx",
                 ["wav16k"], ["codes"], {"wav16k": {1: "samples"}, "codes": {1: "tokens"}})
-        step(6)
-        _export(SpeakerEncoderGraph(sovits), (torch.randn(1, sovits.config.filter_length // 2 + 1, 100),),
-                partial / "speaker_encoder.onnx", ["spectrogram"], ["ge"], {"spectrogram": {2: "frames"}})
-        step(7)
+        step("exporting the speaker encoder")
+        speaker_inputs = (torch.randn(1, config.filter_length // 2 + 1, 100),)
+        if sv_model is not None:
+            speaker_inputs += (torch.randn(1, config.sv_dim),)
+        _export(SpeakerEncoderGraph(sovits), speaker_inputs, partial / "speaker_encoder.onnx",
+                ["spectrogram", "sv_embedding"][: len(speaker_inputs)], ["ge"], {"spectrogram": {2: "frames"}})
+        step("exporting BERT")
         ids = bert.tokenizer("你好世界", return_tensors="pt")
         bert_inputs = ["input_ids", "attention_mask", "token_type_ids"]
         _export(BertGraph(bert), tuple(ids[name] for name in bert_inputs), partial / "bert.onnx", bert_inputs,
                 ["hidden"], {name: {1: "tokens"} for name in [*bert_inputs, "hidden"]})
         bert.tokenizer.save_pretrained(str(partial / TOKENIZER_FOLDER))
+        if sv_model is not None:
+            step("exporting the speaker-verification model")
+            _export(SpeakerVerificationGraph(sv_model), (torch.randn(1, 120, MEL_BINS),), partial / SV_GRAPH,
+                    ["fbank"], ["sv_embedding"], {"fbank": {1: "frames"}})
 
-        step(8)
+        step("stamping and checking the graphs against torch")
         digest = sources_digest(sources)
-        for name in GRAPH_FILES:
+        for name in graph_files(version):
             stamp_graph(partial / name, version, digest)
-        _check_against_torch(partial, gpt, sovits)
+        _check_against_torch(partial, gpt, sovits, sv_model)
         write_manifest(partial, {
             "format": EXPORT_FORMAT, "agent_tts_version": __version__, "voice_version": version,
             "sources_sha256": digest, "opset": OPSET,
@@ -150,7 +167,7 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
             "gpt_config": dataclasses.asdict(gpt.config), "sovits_config": dataclasses.asdict(sovits.config),
             "bert_hidden_size": bert.hidden_size,
         })
-        step(9)
+        report(len(steps), len(steps), "done")
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -159,8 +176,9 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
     return outdir
 
 
-def _check_against_torch(folder: Path, gpt, sovits) -> None:
-    """One prefill, one step and one decode through ONNX Runtime vs torch on random inputs; raises on a mismatch."""
+def _check_against_torch(folder: Path, gpt, sovits, sv_model: ERes2NetV2 | None) -> None:
+    """One prefill, one step, one decode (and one SV embedding) through ONNX Runtime vs torch on random inputs;
+    raises on a mismatch."""
     import onnxruntime as ort
 
     def session(name: str):
@@ -196,3 +214,12 @@ def _check_against_torch(folder: Path, gpt, sovits) -> None:
     snr = 10 * np.log10(float((want ** 2).sum()) / noise) if noise > 0 else float("inf")
     if snr < 40:
         raise AgentTTSError(f"ONNX export check failed: SoVITS decoder SNR {snr:.1f} dB against torch")
+    if sv_model is not None:
+        fbank = torch.randn(1, 150, MEL_BINS, generator=generator) - 8.0
+        with torch.inference_mode():
+            want = sv_model(fbank).numpy()
+        got = session(SV_GRAPH).run(None, {"fbank": fbank.numpy()})[0]
+        error = float(np.abs(got - want).max() / max(1e-12, float(np.abs(want).max())))
+        if error > 1e-3:
+            raise AgentTTSError(f"ONNX export check failed: the speaker-verification embedding differs from torch "
+                                f"by {error:.2e} of its magnitude")

@@ -24,6 +24,7 @@ from torch import nn
 
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.sovits import SoVITSModel
+from agent_tts.models.speaker_verification import ERes2NetV2
 from agent_tts.models.t2s import Text2SemanticModel
 
 
@@ -122,6 +123,8 @@ def stretch_linear(hidden: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
 class SoVITSDecoderGraph(nn.Module):
     """codes [1, 1, T], phones [1, N], ge, noise [1, C, >= frames], noise_scale [1], frames [1] -> wav [1, 1, S].
 
+    ``ge`` [1, gin, 1] is the voice's speaker vector; for v2Pro the graph derives the MRTE's ``ge_to512`` from it.
+
     ``frames`` is the latent length after the speed stretch (2T at speed 1),
     computed by the caller exactly as the torch decoder does.
     """
@@ -132,14 +135,8 @@ class SoVITSDecoderGraph(nn.Module):
 
     def forward(self, codes: torch.Tensor, phone_ids: torch.Tensor, ge: torch.Tensor, noise: torch.Tensor,
                 noise_scale: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        sovits = self.sovits
-        latents = sovits.quantizer.decode(codes)
-        latents = latents.unsqueeze(-1).expand(-1, -1, -1, 2).reshape(latents.shape[0], latents.shape[1], -1)
-        hidden = stretch_linear(sovits.enc_p.encode(latents, phone_ids, ge), frames)
-        mean, logs, mask = sovits.enc_p.project(hidden)
-        z_p = mean + noise[..., : mean.shape[-1]] * torch.exp(logs) * noise_scale
-        z = sovits.flow.reverse(z_p, mask, ge)
-        return sovits.dec(z * mask, ge)
+        hidden = stretch_linear(self.sovits.content(codes, phone_ids, ge), frames)
+        return self.sovits.waveform(hidden, ge, noise_scale, noise=noise)
 
 
 class PromptCodesGraph(nn.Module):
@@ -155,14 +152,25 @@ class PromptCodesGraph(nn.Module):
 
 
 class SpeakerEncoderGraph(nn.Module):
-    """Linear spectrogram [1, bins, F] -> speaker vector ``ge`` [1, gin, 1]."""
+    """Linear spectrogram [1, bins, F] (v2Pro: and the SV embedding [1, 20480]) -> one clip's ``ge`` [1, gin, 1]."""
 
     def __init__(self, sovits: SoVITSModel) -> None:
         super().__init__()
         self.sovits = sovits
 
-    def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
-        return self.sovits.speaker_embedding(spectrogram)
+    def forward(self, spectrogram: torch.Tensor, *sv_embedding: torch.Tensor) -> torch.Tensor:
+        return self.sovits.speaker_embedding(spectrogram, *sv_embedding)
+
+
+class SpeakerVerificationGraph(nn.Module):
+    """Kaldi filterbank frames [1, T, 80] -> the ERes2NetV2 embedding [1, 20480] (v2Pro and v2ProPlus voices)."""
+
+    def __init__(self, model: ERes2NetV2) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, fbank: torch.Tensor) -> torch.Tensor:
+        return self.model(fbank)
 
 
 class BertGraph(nn.Module):

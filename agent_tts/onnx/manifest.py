@@ -1,9 +1,10 @@
 """What an ONNX export was made from, and whether it still matches the voice's files.
 
 `manifest.json` in an export folder records the export format, the voice's
-model version, the model configs, and for each source (the GPT file, the
-SoVITS file, the HuBERT and BERT folders) every file's size, mtime and
-sha256. Each graph carries the version and one digest of those hashes in
+model version (the SoVITS file's: v2, v2Pro or v2ProPlus), the model configs,
+and for each source (the GPT file, the SoVITS file, the HuBERT and BERT
+folders, and for v2Pro/v2ProPlus the speaker-verification model) every file's
+size, mtime and sha256. Each graph carries the version and one digest of those hashes in
 its ONNX metadata, checked against the manifest when it is opened.
 Checking a voice against the manifest rehashes only the files whose size or
 mtime changed: a fresh export is confirmed from file stats alone, a touched
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from agent_tts.errors import AgentTTSError
+from agent_tts.models.checkpoints import needs_speaker_verification
 
 MANIFEST = "manifest.json"
 EXPORT_FORMAT = 1
 GRAPH_FILES = ("gpt_prefill.onnx", "gpt_step.onnx", "sovits_decoder.onnx", "prompt_codes.onnx",
                "speaker_encoder.onnx", "bert.onnx")
+SV_GRAPH = "speaker_verification.onnx"
 TOKENIZER_FOLDER = "bert_tokenizer"
 VERSION_KEY = "agent_tts.voice_version"
 SOURCES_KEY = "agent_tts.sources_sha256"
@@ -33,6 +36,11 @@ SOURCES_KEY = "agent_tts.sources_sha256"
 
 class StaleExportError(AgentTTSError):
     """An ONNX export is missing, incomplete, or was made from other files than the voice's."""
+
+
+def graph_files(voice_version: str) -> tuple[str, ...]:
+    """The graphs an export of a voice of this version holds (v2Pro/v2ProPlus add the speaker-verification model)."""
+    return GRAPH_FILES + (SV_GRAPH,) if needs_speaker_verification(voice_version) else GRAPH_FILES
 
 
 def sha256_of(path: Path, chunk_bytes: int = 1 << 22) -> str:
@@ -101,7 +109,7 @@ class ExportManifest:
         if record.get("format") != EXPORT_FORMAT:
             raise StaleExportError(f"{folder}: export format {record.get('format')!r} is not this agent-tts's "
                                    f"({EXPORT_FORMAT}); export again with: agent-tts export-onnx VOICE")
-        missing = [name for name in GRAPH_FILES if not (folder / name).is_file()]
+        missing = [name for name in graph_files(record.get("voice_version", "")) if not (folder / name).is_file()]
         if missing:
             raise StaleExportError(f"{folder}: export incomplete (missing {', '.join(missing)}); export again")
         return cls(folder, record)
@@ -141,9 +149,8 @@ def stamp_graph(path: Path, voice_version: str, digest: str) -> None:
     onnx.save(model, str(path))
 
 
-def check_stamp(session, path: Path, manifest: "ExportManifest") -> None:
-    """Refuse a graph whose stamp is not its manifest's (a file copied in from another export)."""
-    stamp = session.get_modelmeta().custom_metadata_map
+def check_stamp(stamp: dict[str, str], path: Path, manifest: "ExportManifest") -> None:
+    """Refuse a graph whose stamp (its metadata) is not its manifest's (a file copied in from another export)."""
     if stamp.get(SOURCES_KEY) != manifest.record["sources_sha256"] or stamp.get(VERSION_KEY) != manifest.version:
         raise StaleExportError(f"{path}: this graph was not exported with the rest of {manifest.folder} "
                                "(its source stamp differs); export again with: agent-tts export-onnx VOICE")

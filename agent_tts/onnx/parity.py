@@ -1,9 +1,10 @@
 """Parity of the ONNX backend on a reference fixture: against torch in the same run and against the golden arrays.
 
-Bars (the ONNX backend's): logits within 1e-3 of the max magnitude, greedy
-tokens identical for the first 60, waveforms at SNR >= 40 dB, prompt codes
-exact. The AR cases take the fixture's own phone ids and BERT features as
-input, so they measure the GPT graphs alone.
+Bars (the ONNX backend's): logits, BERT, SV embeddings and speaker vectors within
+1e-3 of the max magnitude, greedy tokens identical for the first 60, waveforms
+at SNR >= 40 dB, prompt codes exact. The AR cases take the fixture's own phone
+ids and BERT features as input, so they measure the GPT graphs alone. Both
+fixture layouts work; items are compared when their golden is there.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import torch
 
 from agent_tts.engine.t2s_decoding import DecodeOptions, generate_semantic_tokens
 from agent_tts.onnx.export import export_voice
+from agent_tts.onnx.manifest import ExportManifest
+from agent_tts.onnx.runtime import OnnxReferenceEncoders, OrtDevice
 from agent_tts.parity import (LOGIT_STEPS, REFERENCE_SAMPLING, Fixture, ParityResult, compare_close, compare_exact,
-                              compare_prefix, compare_waveform)
+                              compare_prefix, compare_waveform, logits_golden_name, teacher_forced_logits)
+from agent_tts.reference import clip_speaker, mean_speaker_vector
 from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.voice import Voice, VoiceSpec
 
@@ -32,8 +36,8 @@ GREEDY_TOKENS = 100
 def fixture_voice_spec(fixture: Fixture) -> VoiceSpec:
     reference = fixture.reference_text()
     return VoiceSpec.with_pretrained("fixture", fixture.root / "models" / "s1.ckpt", fixture.root / "models" / "s2.pth",
-                                     fixture.root / "ref" / "ref.wav", reference["text"],
-                                     reference.get("language", "auto"), fixture.root / "pretrained")
+                                     fixture.ref_wav, reference["text"], reference.get("language", "auto"),
+                                     fixture.root / "pretrained")
 
 
 def _ar_run(voice: Voice, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor,
@@ -61,10 +65,11 @@ def run_onnx_parity(root: str | Path, export_dir: str | Path | None = None,
         say("loading the voice on both backends")
         torch_voice = Voice.load(spec, "cpu")
         onnx_voice = Voice.load(spec, "cpu", backend="onnx", onnx_dir=folder)
-        yield from _compare_voices(fixture, torch_voice, onnx_voice, say)
+        encoders = OnnxReferenceEncoders(ExportManifest.read(folder), OrtDevice())
+        yield from _compare_voices(fixture, torch_voice, onnx_voice, encoders, say)
 
 
-def _compare_voices(fixture: Fixture, torch_voice: Voice, onnx_voice: Voice,
+def _compare_voices(fixture: Fixture, torch_voice: Voice, onnx_voice: Voice, encoders: OnnxReferenceEncoders,
                     say: Callable[[str], None]) -> Iterator[ParityResult]:
     tolerance, min_snr = ONNX_RELATIVE_TOLERANCE, ONNX_MIN_SNR_DB
     prompt = torch_voice.prompt_codes
@@ -72,8 +77,18 @@ def _compare_voices(fixture: Fixture, torch_voice: Voice, onnx_voice: Voice,
     if fixture.has("prompt_semantic.npy"):
         yield compare_exact("onnx_prompt_codes_vs_golden", onnx_voice.prompt_codes[0].numpy(),
                             fixture.golden("prompt_semantic.npy"))
-    if fixture.has("ge.npy"):
-        yield compare_close("onnx_ge_vs_golden", onnx_voice.ge[0].numpy(), fixture.golden("ge.npy"), tolerance)
+    clips = [("", onnx_voice.reference.clips[0])]
+    if fixture.auxiliary_clips():
+        with torch.inference_mode():
+            clips += [(prefix, clip_speaker(path, encoders, onnx_voice.sovits.config))
+                      for prefix, path in fixture.auxiliary_clips().items()]
+    for prefix, clip in clips:
+        if clip.sv_embedding is not None and fixture.has(f"{prefix}sv_embedding.npy"):
+            yield compare_close(f"onnx_{prefix}sv_embedding_vs_golden", clip.sv_embedding[0].numpy(),
+                                fixture.golden(f"{prefix}sv_embedding.npy"), tolerance)
+        if fixture.has(f"{prefix}ge.npy"):
+            yield compare_close(f"onnx_{prefix}ge_vs_golden", clip.ge[0].numpy(), fixture.golden(f"{prefix}ge.npy"),
+                                tolerance)
     for match in fixture.matching(r"bert_(\d+)\.npy"):
         phonemes = onnx_voice.frontend(fixture.entry(match.string)["text"], "zh")
         features = phone_level_bert(onnx_voice.bert, phonemes).numpy()
@@ -85,31 +100,45 @@ def _compare_voices(fixture: Fixture, torch_voice: Voice, onnx_voice: Voice,
             case = match.group(1)
             phone_ids = torch.from_numpy(fixture.golden(match.string).astype(np.int64))[None]
             bert = torch.from_numpy(fixture.golden(f"ar{case}_all_bert.npy"))[None]
-            for mode, options in (
-                ("greedy", DecodeOptions(REFERENCE_SAMPLING, max_tokens=GREEDY_TOKENS)),
-                ("greedy_noeos", DecodeOptions(REFERENCE_SAMPLING, max_tokens=len(
-                    fixture.golden(f"ar{case}_greedy_noeos_tokens.npy")), suppress_eos=True)),
-            ):
+            tokens_by_mode: dict[str, np.ndarray] = {}
+            for tokens_match in fixture.matching(rf"ar{case}_(greedy(?:_noeos)?)_tokens\.npy"):
+                mode = tokens_match.group(1)
+                golden_tokens = fixture.golden(tokens_match.string)
+                options = DecodeOptions(REFERENCE_SAMPLING, max_tokens=len(golden_tokens), suppress_eos=True) \
+                    if mode == "greedy_noeos" else DecodeOptions(REFERENCE_SAMPLING,
+                                                                 max_tokens=min(GREEDY_TOKENS, len(golden_tokens)))
                 say(f"AR case {case} {mode}")
                 onnx_tokens, onnx_logits = _ar_run(onnx_voice, phone_ids, bert, prompt, options)
                 torch_tokens, torch_logits = _ar_run(torch_voice, phone_ids, bert, prompt, options)
                 name = f"onnx_ar{case}_{mode}"
                 yield compare_close(f"{name}_logits_vs_torch", onnx_logits, torch_logits, tolerance, "torch")
-                golden_logits = fixture.golden(f"ar{case}_{mode}_logits.npy")
-                yield compare_close(f"{name}_logits_vs_golden", onnx_logits[: len(golden_logits)], golden_logits,
-                                    tolerance)
+                logits_name = logits_golden_name(fixture, case, mode)
+                if logits_name is not None:
+                    golden_logits = fixture.golden(f"{logits_name}.npy")
+                    yield compare_close(f"{name}_logits_vs_golden", onnx_logits[: len(golden_logits)],
+                                        golden_logits, tolerance)
                 yield compare_prefix(f"{name}_tokens_vs_torch", onnx_tokens, torch_tokens, ONNX_GREEDY_PREFIX)
-                yield compare_prefix(f"{name}_tokens_vs_golden", onnx_tokens,
-                                     fixture.golden(f"ar{case}_{mode}_tokens.npy"), ONNX_GREEDY_PREFIX)
-                if mode == "greedy_noeos":
-                    noeos_tokens = onnx_tokens
+                yield compare_prefix(f"{name}_tokens_vs_golden", onnx_tokens, golden_tokens, ONNX_GREEDY_PREFIX)
+                tokens_by_mode[mode] = onnx_tokens
+                forced_name = f"ar{case}_teacher_forced_logits.npy"
+                if mode == "greedy" and fixture.has(forced_name):
+                    golden_forced = fixture.golden(forced_name)
+                    forced = teacher_forced_logits(onnx_voice.gpt, phone_ids, bert, prompt, golden_tokens,
+                                                   len(golden_forced))
+                    yield compare_close(f"onnx_ar{case}_teacher_forced_logits_vs_golden", forced, golden_forced,
+                                        tolerance)
             target_ids = phone_ids[:, len(onnx_voice.ref_phonemes.phone_ids):]
-            for wave in fixture.matching(rf"decode{case}_speed(\d+)p(\d+)\.npy"):
-                speed = float(f"{wave.group(1)}.{wave.group(2)}")
-                say(f"SoVITS decode case {case} speed {speed:g}")
-                codes = torch.from_numpy(noeos_tokens)[None, None]
-                ours = onnx_voice.sovits.decode(codes, target_ids, onnx_voice.ge, noise_scale=0.0, speed=speed)
-                theirs = torch_voice.sovits.decode(codes, target_ids, torch_voice.ge, noise_scale=0.0, speed=speed)
-                name = f"onnx_{wave.string.removesuffix('.npy')}"
-                yield compare_waveform(f"{name}_vs_torch", ours[0, 0].numpy(), theirs[0, 0].numpy(), min_snr)
-                yield compare_waveform(f"{name}_vs_golden", ours[0, 0].numpy(), fixture.golden(wave.string), min_snr)
+            decodes = [(wave.string, float(f"{wave.group(1)}.{wave.group(2)}"), onnx_voice.ge, torch_voice.ge)
+                       for wave in fixture.matching(rf"decode{case}_speed(\d+)p(\d+)\.npy")]
+            if fixture.has(f"decode{case}_tworefs_speed1p0.npy"):
+                both = mean_speaker_vector([clip.ge for _, clip in clips])
+                decodes.append((f"decode{case}_tworefs_speed1p0.npy", 1.0, both, None))
+            for golden_name, speed, onnx_ge, torch_ge in decodes:
+                say(f"SoVITS decode {golden_name.removesuffix('.npy')}")
+                codes = torch.from_numpy(tokens_by_mode[fixture.decode_tokens_mode(golden_name, case)])[None, None]
+                ours = onnx_voice.sovits.decode(codes, target_ids, onnx_ge, noise_scale=0.0, speed=speed)[0, 0]
+                name = f"onnx_{golden_name.removesuffix('.npy')}"
+                if torch_ge is not None:
+                    theirs = torch_voice.sovits.decode(codes, target_ids, torch_ge, noise_scale=0.0, speed=speed)
+                    yield compare_waveform(f"{name}_vs_torch", ours.numpy(), theirs[0, 0].numpy(), min_snr)
+                yield compare_waveform(f"{name}_vs_golden", ours.numpy(), fixture.golden(golden_name), min_snr)

@@ -20,7 +20,7 @@ from agent_tts.models.pretrained import per_phone_features
 from agent_tts.models.sovits import SoVITSConfig
 from agent_tts.models.t2s import T2SConfig
 from agent_tts.onnx.graphs import cache_names
-from agent_tts.onnx.manifest import TOKENIZER_FOLDER, ExportManifest, check_stamp
+from agent_tts.onnx.manifest import SV_GRAPH, TOKENIZER_FOLDER, ExportManifest, check_stamp, graph_files
 
 FLOAT_BYTES = 4
 GPU_INSTALL = (".venv/bin/pip uninstall -y onnxruntime && .venv/bin/pip install onnxruntime-gpu "
@@ -62,7 +62,7 @@ def open_session(export: ExportManifest, name: str, device: OrtDevice):
     options.log_severity_level = 3
     path = export.folder / name
     session = ort.InferenceSession(str(path), options, providers=device.providers())
-    check_stamp(session, path, export)
+    check_stamp(session.get_modelmeta().custom_metadata_map, path, export)
     return session
 
 
@@ -242,9 +242,10 @@ def sovits_config_from(record: dict) -> SoVITSConfig:
 class OnnxSoVITSDecoder:
     """The SoVITS decoder graph with `SoVITSModel.decode`'s signature (waveform [1, 1, samples] as torch)."""
 
-    def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
+    def __init__(self, export: ExportManifest, device: OrtDevice, session=None) -> None:
+        """`session`: anything with ORT's `run(None, feeds)` over this graph (default: an ORT session)."""
         self.config = sovits_config_from(export.record["sovits_config"])
-        self._session = open_session(export, "sovits_decoder.onnx", device)
+        self._session = session or open_session(export, "sovits_decoder.onnx", device)
 
     def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor, noise_scale: float = 0.5,
                speed: float = 1.0, generator: torch.Generator | None = None,
@@ -266,12 +267,13 @@ class OnnxSoVITSDecoder:
 class OnnxBertFeatureExtractor:
     """Chinese text -> phone-level BERT features [hidden, n_phones], the tokenizer in Python and BERT in ORT."""
 
-    def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
+    def __init__(self, export: ExportManifest, device: OrtDevice, session=None) -> None:
+        """`session`: anything with ORT's `run(None, feeds)` over this graph (default: an ORT session)."""
         from transformers import AutoTokenizer
 
         self.hidden_size = int(export.record["bert_hidden_size"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(export.folder / TOKENIZER_FOLDER), local_files_only=True)
-        self._session = open_session(export, "bert.onnx", device)
+        self._session = session or open_session(export, "bert.onnx", device)
 
     def __call__(self, text: str, word2ph) -> torch.Tensor:
         if len(word2ph) != len(text):
@@ -283,16 +285,26 @@ class OnnxBertFeatureExtractor:
 
 
 class OnnxReferenceEncoders:
-    """The reference clip's prompt codes (HuBERT + SoVITS VQ) and speaker vector on ORT."""
+    """`reference.ReferenceEncoders` on ORT: prompt codes (HuBERT + SoVITS VQ), the SV embedding, the speaker vector."""
 
     def __init__(self, export: ExportManifest, device: OrtDevice) -> None:
         self._codes = open_session(export, "prompt_codes.onnx", device)
         self._speaker = open_session(export, "speaker_encoder.onnx", device)
+        self._sv = open_session(export, SV_GRAPH, device) if SV_GRAPH in graph_files(export.version) else None
 
     def prompt_codes(self, wav16k: np.ndarray) -> torch.Tensor:
         """[samples] at 16 kHz -> codes [1, T]."""
         return torch.from_numpy(self._codes.run(None, {"wav16k": np.ascontiguousarray(wav16k[None], np.float32)})[0])
 
-    def speaker_embedding(self, spectrogram: torch.Tensor) -> torch.Tensor:
-        """[1, bins, frames] -> ge [1, gin, 1]."""
-        return torch.from_numpy(self._speaker.run(None, {"spectrogram": spectrogram.float().numpy()})[0])
+    def sv_embedding(self, fbank: torch.Tensor) -> torch.Tensor:
+        """Kaldi filterbank [frames, 80] -> [1, 20480] (v2Pro/v2ProPlus exports)."""
+        if self._sv is None:
+            raise AgentTTSError("this v2 export has no speaker-verification graph")
+        return torch.from_numpy(self._sv.run(None, {"fbank": fbank.float().numpy()[None]})[0])
+
+    def speaker_embedding(self, spectrogram: torch.Tensor, sv_embedding: torch.Tensor | None) -> torch.Tensor:
+        """[1, bins, frames] (and [1, 20480] for v2Pro) -> ge [1, gin, 1]."""
+        inputs = {"spectrogram": spectrogram.float().numpy()}
+        if sv_embedding is not None:
+            inputs["sv_embedding"] = sv_embedding.float().numpy()
+        return torch.from_numpy(self._speaker.run(None, inputs)[0])

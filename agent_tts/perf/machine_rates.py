@@ -1,7 +1,8 @@
-"""The two rates that bound this engine on a machine: dense fp32 arithmetic and memory read bandwidth.
+"""The rates that bound this engine on a machine: dense fp32 and bf16 arithmetic, and memory read bandwidth.
 
 Measured, not looked up: the best of several matrix products (the shapes the
-GPT, BERT and a large square one) and the best of several full reads of a
+GPT, BERT and a large square one; in fp32, and in bf16, which AMX and
+AVX512-BF16 run natively and other CPUs emulate) and the best of several full reads of a
 buffer much larger than the caches, on the threads torch uses. Both are the
 best seen, so times computed from them are lower bounds.
 """
@@ -20,11 +21,16 @@ READ_BYTES = 512 * 2**20
 
 @dataclass(frozen=True)
 class MachineRates:
-    """Best measured fp32 matrix-product rate and memory read bandwidth, on `threads` threads."""
+    """Best measured fp32 (and bf16) matrix-product rate and memory read bandwidth, on `threads` threads."""
 
     gemm_gflops: float
     read_gb_per_s: float
     threads: int
+    bf16_gemm_gflops: float = 0.0  # 0: not measured
+
+    def gemm_rate(self, bf16: bool) -> float:
+        """The matrix-product rate of bf16 (where measured) or fp32 arithmetic."""
+        return self.bf16_gemm_gflops if bf16 and self.bf16_gemm_gflops else self.gemm_gflops
 
 
 def _best_seconds(work, repeats: int) -> float:
@@ -37,11 +43,12 @@ def _best_seconds(work, repeats: int) -> float:
     return best
 
 
-def measure_gemm_gflops(shapes: tuple[tuple[int, int, int], ...] = GEMM_SHAPES, repeats: int = 5) -> float:
-    """The best fp32 matrix-product rate over `shapes`, in GFLOP/s (2 FLOPs per multiply-add)."""
+def measure_gemm_gflops(shapes: tuple[tuple[int, int, int], ...] = GEMM_SHAPES, repeats: int = 5,
+                        dtype: torch.dtype = torch.float32) -> float:
+    """The best matrix-product rate in `dtype` over `shapes`, in GFLOP/s (2 FLOPs per multiply-add)."""
     best = 0.0
     for rows, inner, columns in shapes:
-        a, b = torch.randn(rows, inner), torch.randn(inner, columns)
+        a, b = torch.randn(rows, inner, dtype=dtype), torch.randn(inner, columns, dtype=dtype)
         seconds = _best_seconds(lambda: torch.mm(a, b), repeats)
         best = max(best, 2 * rows * inner * columns / seconds / 1e9)
     return best
@@ -57,4 +64,4 @@ def measure_read_bandwidth(nbytes: int = READ_BYTES, repeats: int = 5) -> float:
 def measure_machine_rates(repeats: int = 20, read_bytes: int = READ_BYTES) -> MachineRates:
     with torch.inference_mode():
         return MachineRates(measure_gemm_gflops(repeats=repeats), measure_read_bandwidth(read_bytes, repeats),
-                            torch.get_num_threads())
+                            torch.get_num_threads(), measure_gemm_gflops(repeats=repeats, dtype=torch.bfloat16))

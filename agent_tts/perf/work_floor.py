@@ -10,7 +10,10 @@ weights, and for an AR step the keys and values it attends to.
 
 `time_floor` takes, part by part, the larger of FLOPs over the machine's best
 measured matrix-product rate and bytes over its best measured read bandwidth
-(`MachineRates`). The first audio is a chain (BERT, prefill, each AR step,
+(`MachineRates`), at a precision (`FloorPrecision`): bf16 halves the bytes of
+weights and cache and runs at the bf16 rate; int8 reads one byte per GPT and
+BERT weight (the scales are a rounding error) with bf16 activations, where the
+CPU has native bf16. The first audio is a chain (BERT, prefill, each AR step,
 the decode that needs their tokens), so its floor is their sum: no
 implementation of these models at this precision, ours or another, can be
 faster on that machine, whatever its kernels. For steady speech the sum is
@@ -49,6 +52,7 @@ class UnitWork:
     gpt_mbytes: float                # weights of the GPT's layers and head
     step_gflop: float
     step_mbytes: float               # the GPT's weights + the keys/values one step attends to
+    step_cache_mbytes: float         # of which the keys/values
     sovits_mbytes: float             # weights of the decoding modules (text encoder, flow, generator)
     first_window_tokens: int         # tokens decoded for the first chunk (first chunk + holdback)
     first_window_gflop: float
@@ -140,6 +144,7 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
         gpt_mbytes=gpt_mbytes,
         step_gflop=step.get_total_flops() / 1e9,
         step_mbytes=gpt_mbytes + cache_mbytes,
+        step_cache_mbytes=cache_mbytes,
         sovits_mbytes=_megabytes(parameter for module in (voice.sovits.enc_p, voice.sovits.flow, voice.sovits.dec)
                                  for parameter in module.parameters()),
         first_window_tokens=first_window,
@@ -154,9 +159,41 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
 
 
 @dataclass(frozen=True)
+class FloorPrecision:
+    """Bytes per weight and per cached value of each part at a precision, and whether it runs at the bf16 rate.
+
+    The work is counted on an fp32 voice (4 bytes each); these rescale it.
+    """
+
+    name: str
+    gpt_weight_bytes: float
+    bert_weight_bytes: float
+    sovits_weight_bytes: float
+    cache_bytes: float
+    bf16_arithmetic: bool
+
+
+FP32_FLOOR = FloorPrecision("fp32", 4, 4, 4, 4, False)
+
+
+def floor_precision(name: str, native_bf16: bool) -> FloorPrecision:
+    """fp32, bf16 or int8 as `Voice.load` runs it on a CPU with or without native bf16 (models/precision.py)."""
+    if name == "fp32":
+        return FP32_FLOOR
+    if name == "bf16":
+        return FloorPrecision("bf16", 2, 2, 2, 2, True)
+    if name == "int8":
+        activations = 2 if native_bf16 else 4
+        return FloorPrecision("int8", 1, 1, activations, activations, native_bf16)
+    raise ValueError(f"no floor for precision {name!r}")
+
+
+@dataclass(frozen=True)
 class TimeFloor:
     """The least time each part can take at a machine's best rates (ms), and the least real-time factors."""
 
+    precision: str
+    step_mbytes: float  # read per AR step at this precision
     bert_ms: float
     prefill_ms: float
     step_ms: float
@@ -174,25 +211,32 @@ class TimeFloor:
         return asdict(self)
 
 
-def time_floor(work: UnitWork, rates: MachineRates) -> TimeFloor:
+def time_floor(work: UnitWork, rates: MachineRates, precision: FloorPrecision = FP32_FLOOR) -> TimeFloor:
     """Divide `work` by `rates`, each part bounded by its arithmetic or its memory traffic, whichever is slower."""
+    gemm = rates.gemm_rate(precision.bf16_arithmetic)
+
     def floor_ms(gflop: float, mbytes: float) -> float:
-        return max(gflop / rates.gemm_gflops, mbytes / 1000 / rates.read_gb_per_s) * 1000
+        return max(gflop / gemm, mbytes / 1000 / rates.read_gb_per_s) * 1000
 
     def decode_ms(gflop: float) -> float:
-        return floor_ms(gflop, work.sovits_mbytes)
+        return floor_ms(gflop, work.sovits_mbytes * precision.sovits_weight_bytes / 4)
 
-    step_ms = floor_ms(work.step_gflop, work.step_mbytes)
+    gpt_mbytes = work.gpt_mbytes * precision.gpt_weight_bytes / 4
+    step_mbytes = ((work.step_mbytes - work.step_cache_mbytes) * precision.gpt_weight_bytes
+                   + work.step_cache_mbytes * precision.cache_bytes) / 4
+    step_ms = floor_ms(work.step_gflop, step_mbytes)
     # The prefill yields the first token; each further token of the first window is one AR step.
     first_steps = work.first_window_tokens - 1
     one_token_steps = work.chunk_plan.holdback
-    bert_ms = floor_ms(work.bert_gflop, work.bert_mbytes)
-    prefill_ms = floor_ms(work.prefill_gflop, work.gpt_mbytes)
+    bert_ms = floor_ms(work.bert_gflop, work.bert_mbytes * precision.bert_weight_bytes / 4)
+    prefill_ms = floor_ms(work.prefill_gflop, gpt_mbytes)
     first_decode_ms = decode_ms(work.first_window_gflop)
     ar_s_per_audio_s = step_ms / 1000 * TOKENS_PER_SECOND
     chunk_seconds = work.chunk_plan.max_tokens / TOKENS_PER_SECOND
     whole_seconds = work.whole_window_tokens / TOKENS_PER_SECOND
     return TimeFloor(
+        precision=precision.name,
+        step_mbytes=step_mbytes,
         bert_ms=bert_ms,
         prefill_ms=prefill_ms,
         step_ms=step_ms,

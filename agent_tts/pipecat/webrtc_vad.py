@@ -1,10 +1,16 @@
-"""`WebRTCVADAnalyzer`: pipecat voice activity detection over `webrtcvad`, a light alternative to Silero."""
+"""`WebRTCVADAnalyzer`: pipecat voice activity detection over `webrtcvad`, a light alternative to Silero.
+
+`SpeechOnsets` runs the same analyzer synchronously, block by block, on the
+thread that captures the audio: the transport uses it to silence the speaker
+at the instant the pipeline's VAD will see speech start, without waiting for
+the event loop.
+"""
 
 from __future__ import annotations
 
 import webrtcvad
 from loguru import logger
-from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 
 SAMPLE_RATES = (8000, 16000, 32000, 48000)
 FRAME_MS = (10, 20, 30)
@@ -47,3 +53,31 @@ class WebRTCVADAnalyzer(VADAnalyzer):
         except Exception as exc:  # noqa: BLE001 - a malformed frame is not speech
             logger.warning(f"WebRTC VAD could not read a frame of {len(buffer)} bytes: {exc}")
             return 0.0
+
+
+class SpeechOnsets:
+    """Where speech starts in a stream of audio blocks, decided as pipecat's `VADController` decides it.
+
+    `feed(pcm)` returns True for the block in which the analyzer's state first
+    reaches SPEAKING after QUIET (STARTING and STOPPING are passed through, as
+    the controller does), so on the same audio with the same mode and
+    `VADParams` it fires on the same block as the pipeline's user aggregator.
+    It runs pipecat's own state machine (`VADAnalyzer._run_analyzer`) directly,
+    on the caller's thread, instead of on the analyzer's executor.
+    """
+
+    def __init__(self, analyzer: VADAnalyzer, sample_rate: int) -> None:
+        if not callable(getattr(analyzer, "_run_analyzer", None)):
+            raise TypeError("this pipecat's VADAnalyzer has no _run_analyzer; early barge-in needs pipecat 1.14's")
+        analyzer.set_sample_rate(sample_rate)
+        self._analyzer = analyzer
+        self._speaking = False
+
+    def feed(self, pcm: bytes) -> bool:
+        state = self._analyzer._run_analyzer(pcm)
+        if state == VADState.SPEAKING and not self._speaking:
+            self._speaking = True
+            return True
+        if state == VADState.QUIET:
+            self._speaking = False
+        return False

@@ -40,12 +40,13 @@ class LocalSpeechService:
     `max_streams` / `max_waiting` bound each engine's concurrent and waiting streams (see `Admission`).
     `pretrained`: the folder with the HuBERT and BERT folders for voices made from a reference clip (default:
     the default GPT-SoVITS voice's, else `agent-tts download`'s folder).
+    `precision`: what GPT-SoVITS voices compute in (see `Voice.load`); the bundled voice runs in fp32.
     """
 
     def __init__(self, registry: VoiceRegistry | None = None, default_voice: str | None = None, *,
                  device: str = "auto", backend: str = "torch", onnx_dir: str | Path | None = None,
                  max_streams: int | None = None, max_waiting: int | None = None, pretrained: Path | None = None,
-                 reference_voices_kept: int = 8) -> None:
+                 precision: str = "fp32", reference_voices_kept: int = 8) -> None:
         self.registry = registry or VoiceRegistry()
         self.device = compute_device(device)
         self.backend = backend
@@ -53,6 +54,7 @@ class LocalSpeechService:
         self.max_streams = max_streams
         self.max_waiting = max_waiting
         self.pretrained = pretrained
+        self.precision = precision
         self.reference_voices_kept = reference_voices_kept
         names = self.registry.names()
         if default_voice is not None and default_voice not in names and default_voice != BUNDLED_VOICE_ID:
@@ -157,9 +159,10 @@ class LocalSpeechService:
         from agent_tts.engine.synthesizer import Synthesizer
         from agent_tts.voice import Voice
 
-        logger.info("loading voice %r (%s backend, %s)", name, self.backend, self.device)
+        logger.info("loading voice %r (%s backend, %s, precision %s)", name, self.backend, self.device, self.precision)
         onnx_dir = self.onnx_dir if name == self.default_id else None
-        return Synthesizer(Voice.load(self.registry.spec(name), self.device, backend=self.backend, onnx_dir=onnx_dir))
+        return Synthesizer(Voice.load(self.registry.spec(name), self.device, precision=self.precision,
+                                      backend=self.backend, onnx_dir=onnx_dir))
 
     async def _reference_engine(self, reference: ReferenceVoice) -> UnitStreamEngine:
         key = (*map(_file_key, (reference.gpt, reference.sovits, reference.ref_audio)), reference.ref_text,
@@ -184,7 +187,7 @@ class LocalSpeechService:
                          reference.ref_text, reference.ref_language, hubert, bert)
         logger.info("making a voice from %s with %s and %s", reference.ref_audio, reference.gpt.name,
                     reference.sovits.name)
-        return Synthesizer(Voice.load(spec, self.device, backend="torch"))
+        return Synthesizer(Voice.load(spec, self.device, precision=self.precision, backend="torch"))
 
     def _pretrained_folders(self) -> tuple[Path, Path]:
         """HuBERT and BERT folders for voices made per request."""

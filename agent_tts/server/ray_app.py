@@ -58,8 +58,10 @@ class RayServeArgs(BaseModel):
                                    "$AGENT_TTS_HOME/voices or the user's config folder)")
     voice: str | None = Field(None, description="the default voice, loaded and warmed up by every replica")
     device: str = "auto"
-    backend: Literal["torch", "onnx"] = "torch"
+    backend: Literal["torch", "onnx", "openvino"] = "torch"
     onnx_dir: str | None = None
+    precision: Literal["auto", "fp32", "bf16", "int8", "fp16"] = Field("auto", description="what GPT-SoVITS voices "
+                                                                       "compute in (docs/precision.md)")
     pretrained: str | None = None
     max_streams: int = Field(16, ge=1, description="streams one replica speaks at once (max_ongoing_requests)")
     max_waiting: int = Field(32, ge=0, description="streams waiting in a replica's engine")
@@ -94,7 +96,8 @@ class RayServeArgs(BaseModel):
 
     def replica_config(self) -> ReplicaConfig:
         return ReplicaConfig(_path(self.voices_dir), self.voice, self.device, self.backend, self.onnx_dir,
-                             self.max_streams, self.max_waiting, _path(self.pretrained), self.voices_per_replica)
+                             self.max_streams, self.max_waiting, _path(self.pretrained), self.voices_per_replica,
+                             self.precision)
 
     def settings(self) -> ServerSettings:
         from agent_tts.voice import default_voices_dir

@@ -51,6 +51,7 @@ class ReplicaConfig:
     max_waiting: int = 32
     pretrained: Path | None = None
     voices_per_replica: int = 4             # multiplexed voices kept per replica, besides the default voice
+    precision: str = "auto"
 
 
 def log_through_serve() -> None:
@@ -86,7 +87,7 @@ class SpeechReplica:
         self.loader = LocalSpeechService(VoiceRegistry(config.voices_dir), config.default_voice,
                                          device=config.device, backend=config.backend, onnx_dir=config.onnx_dir,
                                          max_streams=config.max_streams, max_waiting=config.max_waiting,
-                                         pretrained=config.pretrained)
+                                         pretrained=config.pretrained, precision=config.precision)
         self.default_engine = await self.loader.load_engine(None)
         await asyncio.to_thread(self.default_engine.warm_up)
         self._loaded: dict[str, LoadedVoice] = {}

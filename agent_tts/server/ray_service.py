@@ -7,8 +7,9 @@ routed by the voice's multiplexed model id (ray_protocol.py). Text deltas (the
 WebSocket's LLM tokens) cannot cross a handle as a stream: they are cut into
 units here with the engine's own `Segmenter`, as they arrive, and each unit is
 one request, sent when its text is complete and the previous unit's audio has
-all arrived; unit indexes are renumbered so the adapters see one stream (see
-docs/scaling.md for what this changes).
+all arrived; unit indexes, chunk starts and word times are moved onto the
+utterance's timeline so the adapters see one stream (see docs/scaling.md for
+what this changes).
 
 Failures: a replica lost before any audio came (killed, its node gone) is
 asked once more, and Ray Serve routes the retry to a live replica; lost
@@ -85,13 +86,14 @@ class RaySpeechService:
             async for chunk in self._speak(key, text, options):
                 yield chunk
             return
-        first_index = 0
+        first_index, offset_s = 0, 0.0
         async for unit in segment_stream(text, options.get("segmenter") or SegmenterOptions()):
-            last_index = -1
+            last_index, unit_end_s = -1, 0.0
             async for chunk in self._speak(key, unit, options):
-                last_index = chunk.unit_index
-                yield dataclasses.replace(chunk, unit_index=first_index + chunk.unit_index)
+                last_index, unit_end_s = chunk.unit_index, chunk.end_s
+                yield _on_utterance_timeline(chunk, first_index, offset_s)
             first_index += last_index + 1
+            offset_s += unit_end_s
 
     def counts(self) -> StreamCounts:
         """Streams this ingress has a replica speaking (active) or not yet taken by one (waiting); work after
@@ -139,6 +141,14 @@ class RaySpeechService:
                     self._routing -= 1
                 else:
                     self._speaking -= 1
+
+
+def _on_utterance_timeline(chunk: AudioChunk, first_index: int, offset_s: float) -> AudioChunk:
+    """A unit request's chunk as a chunk of the utterance: its unit index after the units before it, its start and
+    its words' starts after their audio (`offset_s`)."""
+    words = tuple(dataclasses.replace(word, start_s=word.start_s + offset_s) for word in chunk.words)
+    return dataclasses.replace(chunk, unit_index=first_index + chunk.unit_index, start_s=chunk.start_s + offset_s,
+                               words=words)
 
 
 def _answerable(exc: Exception) -> Exception:

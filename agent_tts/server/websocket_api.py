@@ -15,6 +15,7 @@ mono PCM, so one socket can carry several contexts without a framing layer):
 
     {"type": "mark",  "context_id", "unit_index", "text", "audio_offset_s"}   # a unit starts at this offset
     {"type": "audio", "context_id", "audio", "sample_rate", "encoding", "unit_index"}
+    {"type": "words", "context_id", "unit_index", "words": [{"text", "start_s"}, ...]}  # after the audio they begin in
     {"type": "done",  "context_id", "cancelled", "audio_seconds" (not after a cancel)}
     {"type": "error", "context_id" (or null), "status", "code", "message"}
 
@@ -142,6 +143,11 @@ class SpeechContext:
                                                        "audio_offset_s": round(offset, 4)})
                 offset += chunk.seconds
                 await self._send_audio(utterance, encoder.encode(chunk.pcm), rate, chunk.unit_index)
+                if chunk.words:  # word times on the utterance's audio, as `audio_offset_s`
+                    await self.session.put(utterance, {"type": "words", "context_id": self.context_id,
+                                                       "unit_index": chunk.unit_index,
+                                                       "words": [{"text": word.text, "start_s": round(word.start_s, 4)}
+                                                                 for word in chunk.words]})
         if encoder is not None:
             await self._send_audio(utterance, encoder.finish(), rate, -1)
         self.stream = None

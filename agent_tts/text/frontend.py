@@ -7,9 +7,9 @@ import re
 
 from agent_tts.text.chinese.g2p import PinyinReader, chinese_g2p
 from agent_tts.text.chinese.normalize import normalize_chinese, verbalize_numbers
-from agent_tts.text.english.g2p import english_g2p, lexicon
+from agent_tts.text.english.g2p import english_g2p_words, lexicon
 from agent_tts.text.english.normalize import normalize_english
-from agent_tts.text.japanese import japanese_g2p
+from agent_tts.text.japanese import japanese_g2p_words
 from agent_tts.text.language_split import LANGUAGES, split_by_language
 from agent_tts.text.markdown import strip_markdown
 from agent_tts.text.phonemes import Phonemes
@@ -67,6 +67,7 @@ class TextFrontend:
             word2ph=word2ph,
             phone_ids=phones_to_ids(phones, self.version),
             parts=parts,
+            word_phones=[entry for part in parts for entry in part.word_phones],
         )
 
     def _clean(self, text: str, language: str) -> Phonemes:
@@ -74,13 +75,18 @@ class TextFrontend:
             if language == "zh":
                 norm_text = normalize_chinese(text)
                 phones, word2ph = chinese_g2p(norm_text, self.pinyin_reader)
-                return Phonemes(phones, norm_text, "zh", word2ph, phones_to_ids(phones, self.version))
+                characters = [char for char in norm_text if not char.isspace()]
+                words = list(zip(characters, word2ph)) if len(characters) == len(word2ph) else [(norm_text, len(phones))]
+                return Phonemes(phones, norm_text, "zh", word2ph, phones_to_ids(phones, self.version), word_phones=words)
             if language == "en":
                 norm_text = normalize_english(text)
-                phones = english_g2p(norm_text) if norm_text.strip() else []
-                return Phonemes(phones, norm_text, "en", None, phones_to_ids(phones, self.version))
-            phones = japanese_g2p(text)
-            return Phonemes(phones, text.strip(), "ja", None, phones_to_ids(phones, self.version))
+                words = english_g2p_words(norm_text) if norm_text.strip() else []
+            else:
+                norm_text = text.strip()
+                words = japanese_g2p_words(text)
+            phones = [phone for _, word_phones in words for phone in word_phones]
+            return Phonemes(phones, norm_text, language, None, phones_to_ids(phones, self.version),
+                            word_phones=[(word, len(word_phones)) for word, word_phones in words])
         except Exception:  # noqa: BLE001 - one odd span must not take the sentence down
             logger.exception("could not read %r as %s; it is skipped", text, language)
             return Phonemes([], "", language)

@@ -13,7 +13,10 @@ class Phonemes:
 
     `word2ph[i]` is the number of phones of character i of `norm_text`; it is set
     for Chinese only (the BERT features are per character), else None. A result
-    for mixed text keeps its single-language `parts`, in order.
+    for mixed text keeps its single-language `parts`, in order. `word_phones`
+    maps phones to words for every language: the words (Chinese characters,
+    English words, OpenJTalk's Japanese words) and marks of `norm_text` in
+    order, each with its number of phones; together they cover `phones`.
     """
 
     phones: list[str]
@@ -22,9 +25,18 @@ class Phonemes:
     word2ph: list[int] | None = None
     phone_ids: list[int] = field(default_factory=list)
     parts: list["Phonemes"] = field(default_factory=list)
+    word_phones: list[tuple[str, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.phones)
+
+    def spoken_words(self) -> list[tuple[str, int]]:
+        """Each entry of `word_phones` with the index of its first phone."""
+        words, first = [], 0
+        for word, count in self.word_phones:
+            words.append((word, first))
+            first += count
+        return words
 
     @property
     def is_silent(self) -> bool:

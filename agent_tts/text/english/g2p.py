@@ -12,6 +12,7 @@ import threading
 from functools import lru_cache
 from importlib import resources
 
+from agent_tts.text.english.normalize import normalize_english
 from agent_tts.text.english.oov_model import OOVPronouncer
 from agent_tts.text.symbols import PUNCTUATION, symbol_ids
 
@@ -88,15 +89,26 @@ def pronounce_word(word: str) -> list[str]:
     return [phone for part in parts for phone in pronounce_word(part)]
 
 
-def english_g2p(norm_text: str) -> list[str]:
-    """Phones for normalised English; very short results get a leading comma, as GPT-SoVITS does."""
+def english_g2p_words(norm_text: str) -> list[tuple[str, list[str]]]:
+    """Each word and punctuation mark of normalised English with its phones; very short results get a leading
+    comma (a word of its own), as GPT-SoVITS does."""
     known = symbol_ids("v2")
-    phones: list[str] = []
+    words: list[tuple[str, list[str]]] = []
     for token in _TOKEN.findall(norm_text):
         if token in PUNCTUATION:
-            phones.append(token)
+            words.append((token, [token]))
             continue
-        phones.extend(phone for phone in pronounce_word(token) if phone in known)
-    if len(phones) < _MINIMUM_PHONES:
-        phones = [","] + phones
-    return phones
+        words.append((token, [phone for phone in pronounce_word(token) if phone in known]))
+    if sum(len(phones) for _, phones in words) < _MINIMUM_PHONES:
+        words = [(",", [","])] + words
+    return words
+
+
+def english_g2p(norm_text: str) -> list[str]:
+    """Phones for normalised English (`english_g2p_words` without the words)."""
+    return [phone for _, phones in english_g2p_words(norm_text) for phone in phones]
+
+
+def english_word_count(text: str) -> int:
+    """How many words the frontend reads in `text` once it is normalised ("$5" is two: five dollars)."""
+    return sum(1 for token in _TOKEN.findall(normalize_english(text)) if token not in PUNCTUATION)

@@ -1,0 +1,83 @@
+"""The OpenVINO backend on the gsv-v2 fixture: the export's decoder and BERT on OpenVINO against torch fp32."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("openvino")
+
+from agent_tts.engine.synthesizer import Synthesizer  # noqa: E402
+from agent_tts.errors import AgentTTSError  # noqa: E402
+from agent_tts.onnx.export import export_voice  # noqa: E402
+from agent_tts.onnx.manifest import SOURCES_KEY, StaleExportError  # noqa: E402
+from agent_tts.parity import snr_db  # noqa: E402
+from agent_tts.text.bert_features import phone_level_bert  # noqa: E402
+from agent_tts.voice import Voice, VoiceSpec  # noqa: E402
+from engine_support import write_fixture_voice  # noqa: E402
+
+TEXT = "今天天气很好，我们一起去公园散步。"
+
+
+@pytest.fixture(scope="module")
+def spec(gsv_v2_fixture, tmp_path_factory) -> VoiceSpec:
+    return VoiceSpec.from_toml(write_fixture_voice(gsv_v2_fixture, tmp_path_factory.mktemp("voice")))
+
+
+@pytest.fixture(scope="module")
+def export_dir(spec, tmp_path_factory):
+    return export_voice(spec, tmp_path_factory.mktemp("onnx") / "fixture")
+
+
+@pytest.fixture(scope="module")
+def torch_voice(spec) -> Voice:
+    return Voice.load(spec, "cpu")
+
+
+@pytest.mark.parametrize("precision, snr_bar", [("fp32", 60.0), ("bf16", 25.0)])
+def test_decoder_and_bert_on_openvino_match_torch_fp32(spec, export_dir, torch_voice, gsv_v2_fixture, precision,
+                                                      snr_bar):
+    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision=precision)
+    assert voice.backend == "openvino" and voice.precision.name == precision
+    assert voice.precision.gpt_dtype == torch.float32  # the GPT stays on ONNX Runtime in fp32
+    codes = torch.from_numpy(np.load(gsv_v2_fixture / "golden" / "ar0_greedy_noeos_tokens.npy"))[None, None]
+    phones = voice.frontend("今天天气很好。", "zh")
+    text_ids = torch.tensor([phones.phone_ids])
+    with torch.inference_mode():
+        expected = torch_voice.sovits.decode(codes, text_ids, torch_voice.ge, noise_scale=0.0)[0, 0].numpy()
+        expected_bert = phone_level_bert(torch_voice.bert, phones)
+    wav = voice.sovits.decode(codes, text_ids, voice.ge, noise_scale=0.0)[0, 0].numpy()
+    assert wav.shape == expected.shape and snr_db(wav, expected) >= snr_bar
+    bert = phone_level_bert(voice.bert, phones)
+    assert (bert - expected_bert).abs().max() <= 0.02 * expected_bert.abs().max()
+
+
+def test_an_openvino_voice_speaks(spec, export_dir):
+    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="auto")
+
+    async def speak() -> np.ndarray:
+        chunks = [chunk.pcm async for chunk in Synthesizer(voice).stream(TEXT, seed=3, fixed_tokens=40)]
+        return np.concatenate(chunks)
+
+    pcm = asyncio.run(speak())
+    assert pcm.dtype == np.float32 and len(pcm) > voice.sample_rate and np.abs(pcm).max() > 0
+
+
+def test_openvino_refuses_int8_and_a_graph_from_another_export(spec, export_dir, tmp_path):
+    import onnx
+
+    with pytest.raises(AgentTTSError, match="fp32 or bf16"):
+        Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="int8")
+    copy = tmp_path / "copy"
+    shutil.copytree(export_dir, copy)
+    decoder = onnx.load(str(copy / "sovits_decoder.onnx"))
+    for entry in decoder.metadata_props:
+        if entry.key == SOURCES_KEY:
+            entry.value = "0" * len(entry.value)
+    onnx.save(decoder, str(copy / "sovits_decoder.onnx"))
+    with pytest.raises(StaleExportError, match="sovits_decoder.onnx"):
+        Voice.load(spec, "cpu", backend="openvino", onnx_dir=copy, precision="fp32")
