@@ -15,13 +15,16 @@ def test_the_command_line_reaches_the_application():
     args = build_parser().parse_args(["serve", "--ray", "--autoscale", "1", "4", "--num-cpus", "0.5", "--num-gpus",
                                       "0.25", "--voices-per-replica", "2", "--max-queued", "8", "--busy-status", "429",
                                       "--max-streams", "6", "--voice", "alice", "--shutdown-deadline", "3",
-                                      "--allow-dir", "/srv/voices"])
+                                      "--allow-dir", "/srv/voices", "--precision", "int8", "--backend", "openvino"])
     ray_args = ray_args_from(args)
     assert (ray_args.autoscale, ray_args.num_cpus, ray_args.num_gpus) == ((1, 4), 0.5, 0.25)
     assert (ray_args.voices_per_replica, ray_args.max_queued_requests, ray_args.busy_status) == (2, 8, 429)
     assert (ray_args.max_streams, ray_args.voice, ray_args.shutdown_deadline) == (6, "alice", 3.0)
     assert ray_args.scaling()["autoscaling_config"]["target_ongoing_requests"] == 3.0  # half of max_streams
     assert [str(path) for path in ray_args.settings().allowed_dirs] == ["/srv/voices"]
+    replica = ray_args.replica_config()  # what each replica's LocalSpeechService is made with
+    assert (replica.precision, replica.backend, replica.max_streams, replica.voices_per_replica) == \
+        ("int8", "openvino", 6, 2)
     assert ray_args_from(build_parser().parse_args(["serve", "--ray"])).scaling() == {"num_replicas": 1}
 
 

@@ -229,6 +229,16 @@ async def test_llm_deltas_over_the_websocket_are_spoken_unit_by_unit(ray_server)
     samples = sum(len(base64.b64decode(m["audio"])) // 2 for m in audio)
     assert messages[-1]["audio_seconds"] > 1.0
     assert abs(samples / audio[0]["sample_rate"] - messages[-1]["audio_seconds"]) < 0.05
+    # Word times: every word once, on the utterance's audio although each unit was a request of its own.
+    words = [word for m in messages if m["type"] == "words" for word in m["words"]]
+    assert [word["text"] for word in words] == text.split()
+    starts = [word["start_s"] for word in words]
+    assert starts == sorted(starts) and starts[0] == 0 and starts[-1] < messages[-1]["audio_seconds"]
+    bounds = [mark["audio_offset_s"] for mark in marks] + [messages[-1]["audio_seconds"]]
+    for m in messages:
+        if m["type"] == "words":  # a unit's words begin within its audio
+            low, high = bounds[m["unit_index"]], bounds[m["unit_index"] + 1]
+            assert all(low - 0.01 <= w["start_s"] < high for w in m["words"]), (m, low, high)
 
 
 def test_a_full_queue_answers_429_with_retry_after(ray_server, client):
