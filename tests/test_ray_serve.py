@@ -111,7 +111,7 @@ def ray_server(gsv_v2_fixture, tmp_path_factory):
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         args = RayServeArgs(voices_dir=str(folder), replicas=2, num_cpus=0.25, ingress_num_cpus=0.25,
                             max_streams=MAX_STREAMS, max_queued_requests=MAX_QUEUED, busy_status=429,
-                            voices_per_replica=1)
+                            voices_per_replica=1, precision="fp32")  # fp32, as the plain server's tests
         serve.run(build_app(args), name=APP_NAME, route_prefix="/")
         server = RayServer(port, serve.get_deployment_handle(REPLICA_DEPLOYMENT, app_name=APP_NAME))
         deadline = time.monotonic() + READY_TIMEOUT_S
