@@ -41,7 +41,7 @@ bench() {  # NAME SERVE-ARGS...
         kill -0 "$pid" 2>/dev/null || { echo "$name: the server exited; see $OUT/$name.log" >&2; return 1; }
         sleep 0.5
     done
-    echo "== $name (serve $*), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "== $name (agent-tts serve${*:+ $*}), load average $(cut -d' ' -f1-3 /proc/loadavg)"
     "$PYTHON" -m agent_tts.cli.main bench-server --url "http://127.0.0.1:$port" "${VOICE_ARGS[@]}" \
         --clients "$CLIENTS" --requests "$REQUESTS" --json "$OUT/$name-load.json" | sed 's/^/   /' || true
     "$PYTHON" -m agent_tts.cli.main bench-server --url "http://127.0.0.1:$port" "${VOICE_ARGS[@]}" \
