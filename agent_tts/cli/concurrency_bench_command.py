@@ -12,6 +12,7 @@ from pathlib import Path
 from agent_tts.cli.bench_command import PARAGRAPH, SENTENCE, TOKENS_PER_PHONE
 from agent_tts.cli.bench_voice import bench_voice_toml, say
 from agent_tts.cli.engine_arguments import add_device_argument
+from agent_tts.models.precision import PRECISIONS
 
 TEXTS = {"sentence_20_chars": SENTENCE, "paragraph_3_sentences": PARAGRAPH}
 
@@ -32,6 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stage", nargs="+", choices=("full", "ar"), default=["full", "ar"],
                         help="full: the whole pipeline, audio out; ar: the AR decoding alone")
     add_device_argument(parser)
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="what the voice's models compute in (default fp32; auto, bf16, int8, fp16: see "
+                        "docs/precision.md)")
     parser.add_argument("--voice", metavar="TOML", help="use this voice instead of a random real-size one")
     parser.add_argument("--json", metavar="PATH", help="also write the records as JSON")
     parser.add_argument("--plot", metavar="PATH.png", help="throughput and first-audio p95 against streams")
@@ -42,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from agent_tts.compute_device import compute_device
+    from agent_tts.cpu_features import cpu_features
     from agent_tts.errors import OptionError
     from agent_tts.perf.concurrency import as_dict, measure_ar_only, measure_streams
     from agent_tts.voice import Voice
@@ -53,8 +58,11 @@ def run(args: argparse.Namespace) -> int:
     records: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="agent-tts-bench-") as tmp:
         started = time.perf_counter()
-        voice = Voice.load(bench_voice_toml(args.voice, Path(tmp)), device)
-        say(f"voice loaded in {time.perf_counter() - started:.1f} s")
+        voice = Voice.load(bench_voice_toml(args.voice, Path(tmp)), device, precision=args.precision)
+        precision = voice.precision.describe() if voice.precision is not None else "fp32"
+        say(f"voice loaded in {time.perf_counter() - started:.1f} s ({precision})")
+    if device.type == "cpu":
+        say(f"CPU: {cpu_features().summary()}")
     voice.frontend.warm_up()
     for engine in args.engines:  # warm-up: first calls allocate caches and load kernels
         measure_streams(voice, engine, "你好，很高兴认识你。", 1, options)
@@ -68,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                     record["text_name"] = text_name
                     records.append(record)
                     _print_record(record)
-    figures = {"device": str(device), "machine": _machine(device), "torch": torch.__version__,
+    figures = {"device": str(device), "machine": _machine(device), "precision": precision,
+               "cpu": cpu_features().summary(), "torch": torch.__version__,
                "torch_threads": torch.get_num_threads(), "tokens_per_phone": TOKENS_PER_PHONE, "records": records}
     _print_summary(records)
     if args.json:
@@ -78,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
         voice_name = args.voice or "real-size random-weight v2 voice"
         path = plot_concurrency(records, args.plot, f"agent-tts bench-concurrency, {figures['machine']}, "
-                                                    f"{device}, {voice_name}")
+                                                    f"{device}, {precision}, {voice_name}")
         say(f"plot: {path}")
     return 0
 
