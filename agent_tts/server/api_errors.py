@@ -9,6 +9,7 @@ retries a 5xx twice otherwise).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from fastapi.responses import JSONResponse
@@ -50,6 +51,12 @@ def bad_request(message: str, param: str | None = None, code: str = "invalid_val
     return ApiError(400, message, param, code)
 
 
+def busy(message: str, status: int = 503, retry_after_s: float = RETRY_AFTER_SECONDS) -> ApiError:
+    """The answer when the engines (or Ray Serve's queues) are full: 503 or 429, and when to try again."""
+    return ApiError(status, message, None, "server_busy", kind="busy",
+                    headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))})
+
+
 def api_error_from(exc: BaseException) -> ApiError:
     """The answer for an error raised while serving a request."""
     if isinstance(exc, ApiError):
@@ -62,8 +69,7 @@ def api_error_from(exc: BaseException) -> ApiError:
     if isinstance(exc, ForbiddenPathError):
         return ApiError(403, message, None, "path_not_allowed", kind="forbidden")
     if isinstance(exc, EngineBusyError):
-        return ApiError(503, message, None, "server_busy", kind="busy",
-                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return busy(message)
     if not isinstance(exc, AgentTTSError):
         message = f"internal error: {type(exc).__name__}: {exc}"
     return ApiError(500, message, None, "engine_error", kind="engine", headers={"x-should-retry": "false"})

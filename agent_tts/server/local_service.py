@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -40,12 +40,13 @@ class LocalSpeechService:
     `max_streams` / `max_waiting` bound each engine's concurrent and waiting streams (see `Admission`).
     `pretrained`: the folder with the HuBERT and BERT folders for voices made from a reference clip (default:
     the default GPT-SoVITS voice's, else `agent-tts download`'s folder).
+    `precision`: what GPT-SoVITS voices compute in (see `Voice.load`); the bundled voice runs in fp32.
     """
 
     def __init__(self, registry: VoiceRegistry | None = None, default_voice: str | None = None, *,
                  device: str = "auto", backend: str = "torch", onnx_dir: str | Path | None = None,
                  max_streams: int | None = None, max_waiting: int | None = None, pretrained: Path | None = None,
-                 reference_voices_kept: int = 8) -> None:
+                 precision: str = "fp32", reference_voices_kept: int = 8) -> None:
         self.registry = registry or VoiceRegistry()
         self.device = compute_device(device)
         self.backend = backend
@@ -53,6 +54,7 @@ class LocalSpeechService:
         self.max_streams = max_streams
         self.max_waiting = max_waiting
         self.pretrained = pretrained
+        self.precision = precision
         self.reference_voices_kept = reference_voices_kept
         names = self.registry.names()
         if default_voice is not None and default_voice not in names and default_voice != BUNDLED_VOICE_ID:
@@ -96,10 +98,17 @@ class LocalSpeechService:
                 yield chunk
 
     def counts(self) -> StreamCounts:
-        engines = self._all_engines()
-        admissions = {id(engine.admission): engine.admission for engine in engines}.values()
-        return StreamCounts(active=sum(a.active for a in admissions), waiting=sum(a.waiting for a in admissions),
-                            work_after_cancel=self._retired_work + sum(map(_work_after_cancel, engines)))
+        return engine_counts(self._all_engines(), self._retired_work)
+
+    async def load_engine(self, voice: VoiceSelection) -> UnitStreamEngine:
+        """A new engine for `voice` (None: the default voice), with the stream limits, that this service does not
+        keep: for a caller that keeps engines itself (a Ray replica's multiplexed voices, ray_replica.py)."""
+        if isinstance(voice, ReferenceVoice):
+            for path in (voice.gpt, voice.sovits, voice.ref_audio):
+                _file_key(path)
+            return self._limited(await asyncio.to_thread(self._load_reference, voice))
+        name = voice or self.default_id
+        return await self._new_named_engine(name, self._known_names(name))
 
     # -- engines --------------------------------------------------------------------------------
 
@@ -122,17 +131,25 @@ class LocalSpeechService:
         engine = self._engines.get(name)
         if engine is not None:
             return engine
+        names = self._known_names(name)
+        async with self._lock(name):
+            if name not in self._engines:
+                self._engines[name] = await self._new_named_engine(name, names)
+        return self._engines[name]
+
+    def _known_names(self, name: str) -> list[str]:
+        """The registered names, checking that `name` is one of them or the bundled voice."""
         names = self.registry.names()
         if name not in names and name != BUNDLED_VOICE_ID:
             raise VoiceNotFoundError(f"no voice named {name!r} (voices: {', '.join(sorted({*names, BUNDLED_VOICE_ID}))})")
-        async with self._lock(name):
-            if name not in self._engines:
-                try:
-                    engine = await asyncio.to_thread(self._load_named, name, names)
-                except AgentTTSError as exc:  # the operator's voice: not the client's fault, and a retry will not help
-                    raise AgentTTSError(f"voice {name!r} could not be loaded: {exc}") from exc
-                self._engines[name] = self._limited(engine)
-        return self._engines[name]
+        return names
+
+    async def _new_named_engine(self, name: str, names: list[str]) -> UnitStreamEngine:
+        try:
+            engine = await asyncio.to_thread(self._load_named, name, names)
+        except AgentTTSError as exc:  # the operator's voice: not the client's fault, and a retry will not help
+            raise AgentTTSError(f"voice {name!r} could not be loaded: {exc}") from exc
+        return self._limited(engine)
 
     def _load_named(self, name: str, registered: list[str]) -> UnitStreamEngine:
         if name not in registered:
@@ -142,9 +159,10 @@ class LocalSpeechService:
         from agent_tts.engine.synthesizer import Synthesizer
         from agent_tts.voice import Voice
 
-        logger.info("loading voice %r (%s backend, %s)", name, self.backend, self.device)
+        logger.info("loading voice %r (%s backend, %s, precision %s)", name, self.backend, self.device, self.precision)
         onnx_dir = self.onnx_dir if name == self.default_id else None
-        return Synthesizer(Voice.load(self.registry.spec(name), self.device, backend=self.backend, onnx_dir=onnx_dir))
+        return Synthesizer(Voice.load(self.registry.spec(name), self.device, precision=self.precision,
+                                      backend=self.backend, onnx_dir=onnx_dir))
 
     async def _reference_engine(self, reference: ReferenceVoice) -> UnitStreamEngine:
         key = (*map(_file_key, (reference.gpt, reference.sovits, reference.ref_audio)), reference.ref_text,
@@ -156,7 +174,7 @@ class LocalSpeechService:
                 self._reference_engines[key] = engine
                 while len(self._reference_engines) > self.reference_voices_kept:
                     _, retired = self._reference_engines.popitem(last=False)
-                    self._retired_work += _work_after_cancel(retired)
+                    self._retired_work += work_after_cancel(retired)
             self._reference_engines.move_to_end(key)
         return engine
 
@@ -169,7 +187,7 @@ class LocalSpeechService:
                          reference.ref_text, reference.ref_language, hubert, bert)
         logger.info("making a voice from %s with %s and %s", reference.ref_audio, reference.gpt.name,
                     reference.sovits.name)
-        return Synthesizer(Voice.load(spec, self.device, backend="torch"))
+        return Synthesizer(Voice.load(spec, self.device, precision=self.precision, backend="torch"))
 
     def _pretrained_folders(self) -> tuple[Path, Path]:
         """HuBERT and BERT folders for voices made per request."""
@@ -193,7 +211,16 @@ class LocalSpeechService:
         return engine
 
 
-def _work_after_cancel(engine: UnitStreamEngine) -> int:
+def engine_counts(engines: Iterable[UnitStreamEngine], retired_work: int = 0) -> StreamCounts:
+    """The load of `engines` (voices sharing a GPT share its admission, counted once); `retired_work`: work after
+    cancel counted by engines no longer held."""
+    engines = list(engines)
+    admissions = {id(engine.admission): engine.admission for engine in engines}.values()
+    return StreamCounts(active=sum(a.active for a in admissions), waiting=sum(a.waiting for a in admissions),
+                        work_after_cancel=retired_work + sum(map(work_after_cancel, engines)))
+
+
+def work_after_cancel(engine: UnitStreamEngine) -> int:
     return getattr(engine, "steps_after_cancel", 0) + getattr(engine, "decodes_after_cancel", 0)
 
 
