@@ -13,6 +13,7 @@ import pytest
 
 from agent_tts.default_voice.engine import DefaultVoiceSynthesizer
 from agent_tts.default_voice.espeak_phonemizer import EspeakPhonemizer
+from agent_tts.stress.resources import stream_workers
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ async def test_closing_the_stream_stops_its_worker(engine):
     first = await stream.__anext__()
     await stream.aclose()
     assert first.unit_index == 0
-    assert not [thread for thread in threading.enumerate() if thread.name.startswith("agent-tts-")]
+    assert not stream_workers()
     assert [chunk async for chunk in engine.stream("And the next request works.")]
 
 

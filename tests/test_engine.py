@@ -16,6 +16,7 @@ from agent_tts.engine.synthesizer import SynthesisOptions, Synthesizer, whole_ut
 from agent_tts.engine.unit_stream import Lookahead
 from agent_tts.errors import AgentTTSError
 from agent_tts.parity import snr_db
+from agent_tts.stress.resources import stream_workers
 from agent_tts.text.segmenter import segment_text
 from agent_tts.voice import Voice
 from engine_support import write_fixture_voice
@@ -33,9 +34,8 @@ async def _collect(synthesizer: Synthesizer, text, **options) -> list:
 
 
 def _worker_threads() -> list[threading.Thread]:
-    """The streams' worker threads (the GPT's scheduler thread is shared by every stream and outlives them)."""
-    return [thread for thread in threading.enumerate()
-            if thread.name.startswith("agent-tts-") and thread.name != "agent-tts-scheduler"]
+    """The streams' worker threads (the GPT's scheduler and the PortAudio thread are shared and outlive them)."""
+    return stream_workers()
 
 
 @pytest.mark.parametrize("noise_scale", [0.0, 0.5])

@@ -22,7 +22,7 @@ def test_the_gpu_check_dry_run_passes_and_writes_its_figures(gsv_v2_fixture, tmp
     assert check["checks"]["graphs_vs_eager"]["identical_greedy_tokens"]
     assert set(check["speed"]["ar_step_ms_graphed"]) == {"1", "2"}
     bench = json.loads((out / "bench.json").read_text())
-    assert bench["device"] == "cpu" and "sentence_20_chars" in bench["backends"]["torch"]
+    assert bench["device"] == "cpu" and "sentence_20_chars" in bench["backends"]["torch fp32"]
     concurrency = json.loads((out / "concurrency.json").read_text())
     assert {(r["engine"], r["streams"]) for r in concurrency["records"]} >= {("batched", 2), ("threads", 2)}
     assert (out / "concurrency.png").stat().st_size > 10_000

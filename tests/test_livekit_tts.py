@@ -4,7 +4,6 @@ room-less `AgentSession` whose audio output plays in real time, interrupted mid-
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -19,6 +18,7 @@ from agent_tts.conversation.scripted_llm import llm_tokens  # noqa: E402
 from agent_tts.default_voice.engine import DefaultVoiceSynthesizer  # noqa: E402
 from agent_tts.engine.synthesizer import Synthesizer  # noqa: E402
 from agent_tts.livekit import TTS  # noqa: E402
+from agent_tts.stress.resources import stream_workers  # noqa: E402
 from asr_oracle import words  # noqa: E402
 from engine_support import write_fixture_voice  # noqa: E402
 
@@ -93,7 +93,7 @@ async def test_closing_a_stream_mid_utterance_stops_the_engine_at_once(gsv_v2_fi
     await stream.aclose()
     assert first.frame.duration > 0
     assert synthesizer.steps_after_cancel == 0 and synthesizer.decodes_after_cancel == 0
-    assert not [t for t in threading.enumerate() if t.name.startswith("agent-tts-") and t.name != "agent-tts-scheduler"]
+    assert not stream_workers()
     again = [event async for event in tts.synthesize("Next.")]  # the engine is free for the next request
     assert again
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import pytest
@@ -31,6 +30,7 @@ from agent_tts.errors import OptionError
 from agent_tts.pipecat.clause_aggregator import ClauseFirstTextAggregator
 from agent_tts.pipecat.tts_service import GPTSoVITSTTSService
 from agent_tts.pipecat.webrtc_vad import WebRTCVADAnalyzer
+from agent_tts.stress.resources import stream_workers
 from engine_support import write_fixture_voice
 from pipecat_support import AwaitCondition, AwaitFrame, run_script
 
@@ -128,7 +128,7 @@ async def test_interruption_stops_synthesis_and_nothing_of_the_turn_follows(defa
     after = [f for f in down[index:] if isinstance(f, TTSAudioRawFrame)]
     assert first_turn and after and not [f for f in after if f.context_id in first_turn]
     assert len(audio_of(down[:index])) / 24000 < 20  # far from the whole answer: it was cut short
-    assert not [t for t in threading.enumerate() if t.name.startswith("agent-tts-")]
+    assert not stream_workers()
 
 
 async def test_interruption_stops_the_gpt_sovits_engine_within_one_step(gsv_v2_fixture, tmp_path):

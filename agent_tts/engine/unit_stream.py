@@ -35,6 +35,9 @@ from agent_tts.text.segmenter import Segmenter, SegmenterOptions, is_cjk, segmen
 from agent_tts.text.word_map import UnitWord
 
 logger = logging.getLogger(__name__)
+# Every stream's worker thread is named so; the process-wide threads (the GPT's scheduler, the PortAudio
+# device thread) have other "agent-tts-" names and outlive the streams.
+STREAM_THREAD_PREFIX = "agent-tts-stream-"
 
 PAUSE_PHONES = frozenset(",.!?…-")
 
@@ -361,7 +364,7 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             deliver(None)
 
         worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
-                                  name=f"agent-tts-{type(self).__name__}", daemon=True)
+                                  name=f"{STREAM_THREAD_PREFIX}{type(self).__name__}", daemon=True)
         cancel.add_listener(wake)
         worker.start()
         self._active[cancel] = cancel.set

@@ -16,6 +16,7 @@ from pipecat.frames.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
 from pipecat.processors.frame_processor import FrameDirection
 
 
@@ -68,6 +69,9 @@ class TurnTimer(BaseObserver):
             else:
                 self._current.asked, self._current.opened_by = now, "end of user speech"
         elif isinstance(frame, (LLMContextFrame, TTSSpeakFrame, LLMFullResponseStartFrame)):
+            if isinstance(data.source, LLMAssistantAggregator):  # the updated context, on its way out: no request
+                self._seen.add(frame.id)
+                return
             if data.direction is FrameDirection.DOWNSTREAM and (self._current is None
                                                                 or self._current.first_audio is not None):
                 self._finish()

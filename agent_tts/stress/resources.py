@@ -7,8 +7,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-WORKER_PREFIX = "agent-tts-"
-SHARED_THREADS = ("agent-tts-scheduler",)  # one per loaded GPT, shared by every stream
+from agent_tts.engine.unit_stream import STREAM_THREAD_PREFIX
+
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def rss_mib() -> float:
 def stream_workers() -> list[threading.Thread]:
     """Per-stream worker threads alive now (the GPT's shared scheduler thread is not one)."""
     return [thread for thread in threading.enumerate()
-            if thread.name.startswith(WORKER_PREFIX) and thread.name not in SHARED_THREADS]
+            if thread.name.startswith(STREAM_THREAD_PREFIX)]
 
 
 def holdings() -> Holdings:
