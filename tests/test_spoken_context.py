@@ -76,10 +76,10 @@ def test_the_interrupted_turn_holds_the_words_that_played(interrupted):
     # misheard) is at most one from its end, and the ASR heard no word of the reply beyond it, up to one.
     assert len(kept) - 1 - last_heard(kept, heard) <= 1
     assert last_heard(planned[: len(kept) + 2], heard, exactly=True) <= len(kept)
-    # The two checks above fix the cut; this one says the played audio is these words, not another reply's (whose
-    # WER would be near 1). whisper tiny.en slips on this voice ("ordership" for two words, "and" for "in", "leads",
-    # "curve" for a cut "courier"): 5 of 12 words in a loaded run.
-    assert align(kept, heard).wer <= 0.5
+    # The two checks above fix the cut; this one says the played audio is these words rather than another reply's.
+    # Not a WER bar: whisper tiny.en slips on this voice ("ordership" for two words, "and" for "in", "leads", the
+    # cut word) up to 6 of 11 words in loaded runs.
+    assert align(kept, heard).wer < align(words(SECOND_ANSWER), heard).wer
 
 
 def test_words_of_the_interrupted_turn_never_reach_the_next(interrupted):
