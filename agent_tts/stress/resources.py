@@ -10,7 +10,6 @@ from pathlib import Path
 from agent_tts.engine.unit_stream import STREAM_THREAD_PREFIX
 
 
-
 @dataclass(frozen=True)
 class Holdings:
     rss_mib: float
@@ -26,7 +25,7 @@ def rss_mib() -> float:
 
 
 def stream_workers() -> list[threading.Thread]:
-    """Per-stream worker threads alive now (the GPT's shared scheduler thread is not one)."""
+    """Per-stream worker threads alive now (the shared scheduler and PortAudio threads are not ones)."""
     return [thread for thread in threading.enumerate()
             if thread.name.startswith(STREAM_THREAD_PREFIX)]
 
