@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from agent_tts.compute_device import compute_device
+from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.checkpoints import load_sovits, load_speaker_verification
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
@@ -256,4 +257,5 @@ class Voice:
         del encoders, hubert, sv_model  # used once per reference clip
         sovits.to(plan.sovits_dtype)
         bert = quantize_linear_weights(bert, plan.bert_dtype) if plan.int8_weights else bert.to(plan.bert_dtype)
+        release_idle_workers()  # the loading thread's OpenMP workers would slow every stream's (openmp_pool.py)
         return cls(spec, gpt, sovits, bert, frontend, reference, device, precision=plan)

@@ -64,3 +64,11 @@ def test_the_stress_command_reports_and_exits_by_its_invariants(gsv_v2_fixture, 
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["streams"] == 8 and report["hangs"] == 0 and report["chunks_after_cancel"] == 0
     assert "'fixture'" in report["engine"]
+
+
+def test_the_token_cap_is_refused_where_it_does_not_apply(gsv_v2_fixture):
+    completed = run_child([sys.executable, "-m", "agent_tts.cli.main", "stress", "cancel-storm", "--count", "2",
+                           "--max-tokens-per-phone", "1", "--fixture", str(gsv_v2_fixture), "--device", "cpu"],
+                          timeout=120)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines()[-1] == "agent-tts: error: --max-tokens-per-phone is for fuzz"

@@ -262,7 +262,11 @@ def _cpu_rates() -> dict:
 
     from agent_tts.perf.machine_rates import measure_machine_rates
 
-    return asdict(measure_machine_rates(repeats=10))
+    from agent_tts.engine.openmp_pool import release_idle_workers
+
+    rates = asdict(measure_machine_rates(repeats=10))
+    release_idle_workers()  # this thread's OpenMP workers would slow the streams measured next
+    return rates
 
 
 def _machine(device: str) -> str:

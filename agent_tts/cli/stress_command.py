@@ -32,6 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-chars", type=int, default=400, help="fuzz: the longest random text (default 400)")
     parser.add_argument("--long-chars", type=int, default=0, help="fuzz: also one text this long (e.g. 100000)")
+    parser.add_argument("--max-tokens-per-phone", type=float, metavar="X",
+                        help="fuzz: cap each unit's token budget at X tokens per phone (default: the engine's). "
+                        "For voices that seldom say EOS, such as the parity fixtures' random GPTs, on which a "
+                        "100,000-character text would otherwise be hours of audio")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     add_backend_arguments(parser)
     parser.set_defaults(handler=run)
@@ -56,12 +60,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise AgentTTSError("--count must be at least 1")
+    cap = args.max_tokens_per_phone
+    if cap is not None and args.kind != "fuzz":
+        raise AgentTTSError("--max-tokens-per-phone is for fuzz")
     choice = _engine(args)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
     engine = choice.engine
 
     def progress(done: int, total: int) -> None:
         print(f"  {done}/{total}", file=sys.stderr, flush=True)
+
+    def note(message: str) -> None:
+        print(f"  {message}", file=sys.stderr, flush=True)
 
     try:
         engine.warm_up()
@@ -70,11 +80,15 @@ def run(args: argparse.Namespace) -> int:
         elif args.kind == "long-session":
             report = asyncio.run(long_session(engine, args.count, seed=args.seed, progress=progress))
         else:
+            options = {} if cap is None else {"max_tokens_per_phone": cap}
             report = asyncio.run(fuzz_inputs(engine, args.count, max_chars=args.max_chars,
-                                             long_chars=args.long_chars, seed=args.seed, progress=progress))
+                                             long_chars=args.long_chars, seed=args.seed, options=options,
+                                             progress=progress, note=note))
     finally:
         engine.close()
     summary = {"kind": args.kind, "engine": choice.description, **report.summary()}
+    if cap is not None:
+        summary["max_tokens_per_phone"] = cap
     ok = getattr(report, "ok", True)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if args.json:

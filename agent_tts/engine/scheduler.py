@@ -36,6 +36,7 @@ import numpy as np
 
 from agent_tts.engine.ar_batch import ARRequest, ARRow, BatchDecoder, StepRunner
 from agent_tts.engine.admission import Admission
+from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.t2s import Text2SemanticModel
 
@@ -74,6 +75,8 @@ class ScheduledUnit:
         """The unit's tokens in order, blocking until each exists; ends at EOS, the token budget, or a cancel."""
         condition = self.scheduler.condition
         while True:
+            if not self.buffer:  # about to wait for the scheduler's step: let it have the CPUs (openmp_pool.py)
+                release_idle_workers()
             with condition:
                 while not self.buffer and not self.done and not self.cancelled and self.error is None:
                     condition.wait()
@@ -110,6 +113,7 @@ class ARScheduler:
         self._running: list[ScheduledUnit] = []
         self._thread: threading.Thread | None = None
         self.batch_sizes: deque[int] = deque(maxlen=10_000)  # rows per batched step, most recent last
+        release_idle_workers()  # allocating the cache may have given the constructing thread OpenMP workers
 
     @property
     def active_units(self) -> int:
@@ -119,6 +123,7 @@ class ARScheduler:
     def submit(self, request: ARRequest, max_ahead: int) -> ScheduledUnit:
         """Queue `request` for decoding; its tokens come through the returned unit."""
         unit = ScheduledUnit(request, max(1, max_ahead), self)
+        release_idle_workers()  # the caller hands its work on; its idle OpenMP workers would slow the steps
         if request.cancel is not None:
             request.cancel.add_listener(self._wake)
         with self.condition:

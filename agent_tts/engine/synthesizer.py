@@ -28,6 +28,7 @@ import torch
 from agent_tts.engine.ar_batch import ARRequest, BatchDecoder, DecodeOptions, StepRunner, default_step_runner
 from agent_tts.engine.attention_alignment import WordClock
 from agent_tts.engine.cancel import CancelFlag
+from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.engine.chunked_decoder import ChunkedDecoder, ChunkPlan
 from agent_tts.engine.guards import is_looping, max_tokens_for
 from agent_tts.engine.sampling import SamplingOptions
@@ -95,6 +96,8 @@ class SynthesisOptions:
             raise OptionError(f"speed must be between 0.25 and 4, got {self.speed:g}")
         if self.noise_scale < 0:
             raise OptionError(f"noise_scale cannot be negative, got {self.noise_scale:g}")
+        if self.max_tokens_per_phone <= 0:
+            raise OptionError(f"max_tokens_per_phone must be above 0, got {self.max_tokens_per_phone:g}")
 
     @property
     def sampling(self) -> SamplingOptions:
@@ -321,4 +324,5 @@ def whole_utterance(voice: Voice, text: str, options: SynthesisOptions) -> np.nd
                                      voice.ge, speed=options.speed, noise_scale=options.noise_scale,
                                      generator=state.noise_generator)
             pieces.append(decoder.decode_all(tokens))
+    release_idle_workers()  # the caller's OpenMP workers would slow other streams' steps (openmp_pool.py)
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

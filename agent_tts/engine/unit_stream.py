@@ -30,6 +30,7 @@ import numpy as np
 
 from agent_tts.engine.cancel import CancelFlag
 from agent_tts.engine.admission import Admission
+from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import AgentTTSError, OptionError
 from agent_tts.text.segmenter import Segmenter, SegmenterOptions, is_cjk, segment_text
 from agent_tts.text.word_map import UnitWord
@@ -323,6 +324,7 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
 
         output = UnitOutput(text, 0, time.perf_counter(), 0.0, self.sample_rate, cancel, lookahead, discard)
         self._speak_unit(prepared, output, self.options, self._new_stream_state(self.options))
+        release_idle_workers()
 
     def close(self) -> None:
         """Release what the engine holds outside Python (helper processes); the default holds nothing."""
@@ -422,6 +424,8 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
             carried = ""
             timeline = AudioTimeline()
             while not cancel.is_set():
+                if units.empty():  # waiting for text: the idle OpenMP workers would slow other streams
+                    release_idle_workers()
                 unit = units.get()
                 if unit is None and not carried:
                     break

@@ -85,8 +85,10 @@ async def _deltas(items: list[str]):
 
 async def fuzz_inputs(engine: UnitStreamEngine, cases: int, max_chars: int = 400, long_chars: int = 0,
                       seed: int = 0, pipecat_share: float = 0.2, options: dict | None = None,
-                      progress=None) -> FuzzReport:
-    """`cases` random texts (one of them `long_chars` long, if set) through `stream()` and the pipecat service."""
+                      progress=None, note=None) -> FuzzReport:
+    """`cases` random texts (one of them `long_chars` long, if set) through `stream()` and the pipecat service;
+    `options` go to every stream; `progress(done, total)` every 20 cases; `note(message)` every minute of a long
+    case."""
     rng = random.Random(seed)
     report = FuzzReport(cases)
     pipeline = None
@@ -104,8 +106,12 @@ async def fuzz_inputs(engine: UnitStreamEngine, cases: int, max_chars: int = 400
                         pipeline = await _service_pipeline(engine, options)
                     audio = await _through_pipecat(pipeline, text)
                 else:
+                    noted = time.perf_counter()
                     async for chunk in engine.stream(_deltas(random_deltas(rng, text)), **(options or {})):
                         audio += chunk.seconds
+                        if note is not None and time.perf_counter() - noted >= 60:
+                            note(f"case {index} ({len(text)} chars): {audio:.0f} s of audio so far")
+                            noted = time.perf_counter()
             except AgentTTSError:
                 report.agent_errors += 1
             except Exception as exc:  # noqa: BLE001 - exactly what this run looks for
