@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from agent_tts.text.chinese.normalize import normalize_chinese
 from agent_tts.text.english.normalize import normalize_english
 from agent_tts.text.frontend import TextFrontend
+from agent_tts.text.markdown import strip_markdown
 from agent_tts.text.symbols import symbol_table
 
 EXAMPLES = int(os.environ.get("AGENT_TTS_FRONTEND_EXAMPLES", "2000"))
@@ -93,6 +94,13 @@ def test_markdown_is_read_without_its_marks(frontend):
     assert result.phones[:6] == ["T", "AY1", "T", "AH0", "L", "."]
     chinese = frontend("## 标题\n**你好** _世界_，看[文档](http://a.io)。", "zh")
     assert chinese.norm_text == "标题.你好世界,看文档."
+
+
+def test_triple_backticks_inside_a_line_are_inline_code_not_a_fence():
+    # A fence strips its whole line (the info string); mid-line it used to strip the rest of the line too.
+    assert strip_markdown("Run ```ls -la``` to list the files.") == "Run ls -la to list the files."
+    assert strip_markdown("```ls``` lists the files.") == "ls lists the files."
+    assert strip_markdown("Here:\n```python\nprint(1)\n```\n~~~\nDone.") == "Here:\nprint(1)\nDone."
 
 
 @pytest.mark.parametrize("language, unit", [("zh", "我们今天一起去公园散步"), ("en", "we walk to the park today "),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_CODE_FENCE = re.compile(r"```[^\n]*\n?|~~~[^\n]*\n?")
+# A fence line only: at a line's start (up to 3 spaces in), a backtick fence's info string without backticks
+# (CommonMark). Triple backticks anywhere else are an inline code span, not a fence.
+_CODE_FENCE = re.compile(r"^[ \t]{0,3}(?:`{3,}[^`\n]*|~{3,}[^\n]*)$\n?", re.M)
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
