@@ -52,7 +52,7 @@ async def test_fuzzed_deltas_raise_nothing_but_agent_errors_and_stay_bounded(eng
     report = await fuzz_inputs(engine, 30, max_chars=200, long_chars=3000, seed=11, pipecat_share=0.25,
                                options={"max_tokens_per_phone": 1.0})
     print(json.dumps(report.summary(), indent=1))
-    assert report.escaped == [] and report.over_bound == []
+    assert report.escaped == [] and report.over_bound == [] and report.under_bound == []
     assert report.longest_chars >= 2900 and report.audio_s > 0
 
 

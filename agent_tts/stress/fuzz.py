@@ -3,9 +3,12 @@
 Each case goes through `engine.stream()` as an async stream of deltas (cut at
 random places, empty deltas included), and a share of them through the
 pipecat service. Checked: nothing but `AgentTTSError` escapes, and the audio
-is bounded by the input (at most `MAX_AUDIO_S_PER_CHAR` seconds per input
-character: the engine's per-phone token budget times the most phones a
-character can make).
+is bounded by the input: at most `MAX_AUDIO_S_PER_CHAR` seconds per input
+character (the engine's per-phone token budget times the most phones a
+character can make), and at least `MIN_AUDIO_S_PER_PHRASE_CHAR` per
+character of the plain phrases the generator put in ("thank you", "您好"),
+so that text dropped unspoken (as a mid-line code fence once dropped the rest
+of its line) shows.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from agent_tts.engine.unit_stream import UnitStreamEngine
 from agent_tts.errors import AgentTTSError
 
 MAX_AUDIO_S_PER_CHAR = 2.6  # 8 tokens per phone x 8 phones per character x 0.04 s per token, rounded up
+# A third of the slowest the fixture voice speaks the phrases at 1 token per phone ("has shipped": 0.029 s a character).
+MIN_AUDIO_S_PER_PHRASE_CHAR = 0.01
+PHRASES = ("Your order", "has shipped", "您好", "欢迎光临", "thank you", "请稍等", "OK")
 PIECES = ("1,000", "3.5", "$12.99", "85%", "12:30", "2024年3月15日", "13800138000", "Dr.", "e.g.", "U.S.A.",
           "www.example.com", "a@b.c", "😀", "👍🏽", "🇨🇳", "**bold**", "_it_", "# Title", "```code```", "- item",
           "> quote", "[link](url)", "| a | b |", "\x00", "\x07", "\x1b[31m", "\u200b", "\u202e", "\ufeff", "\t", "\n",
@@ -25,9 +31,9 @@ PIECES = ("1,000", "3.5", "$12.99", "85%", "12:30", "2024年3月15日", "1380013
           "-5℃", "3-5天", "こんにちは", "東京", "Hello", "NASA", "iPhone 15", "。", "！", "…", "——", "《》")
 
 
-def random_text(rng: random.Random, max_chars: int, exact: bool = False) -> str:
+def random_text(rng: random.Random, max_chars: int, exact: bool = False, phrases: list[str] | None = None) -> str:
     """A text of up to (`exact`: about) `max_chars` characters: random code points, tricky pieces, words and
-    marks mixed."""
+    marks mixed. The plain phrases among them that the text keeps whole are added to `phrases`."""
     parts: list[str] = []
     length = 0
     target = max_chars if exact else rng.randint(0, max_chars)
@@ -40,8 +46,10 @@ def random_text(rng: random.Random, max_chars: int, exact: bool = False) -> str:
         elif kind < 0.7:
             part = "".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(rng.randint(1, 4)))
         else:
-            part = rng.choice(("Your order", "has shipped", "您好", "欢迎光临", "thank you", "请稍等", "OK")) + \
-                rng.choice((" ", ", ", ". ", "，", "。", "\n", ""))
+            phrase = rng.choice(PHRASES)
+            part = phrase + rng.choice((" ", ", ", ". ", "，", "。", "\n", ""))
+            if phrases is not None and length + len(phrase) <= max_chars:
+                phrases.append(phrase)
         parts.append(part)
         length += len(part)
     text = "".join(parts)[:max_chars]
@@ -63,6 +71,7 @@ class FuzzReport:
     escaped: list[str] = field(default_factory=list)       # exceptions other than AgentTTSError
     agent_errors: int = 0
     over_bound: list[str] = field(default_factory=list)    # cases whose audio exceeded the bound
+    under_bound: list[str] = field(default_factory=list)   # cases with less audio than their plain phrases need
     chars: int = 0
     audio_s: float = 0.0
     longest_chars: int = 0
@@ -70,11 +79,11 @@ class FuzzReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.escaped or self.over_bound)
+        return not (self.escaped or self.over_bound or self.under_bound)
 
     def summary(self) -> dict:
         return {"cases": self.cases, "escaped": self.escaped[:10], "agent_errors": self.agent_errors,
-                "over_bound": self.over_bound[:10], "chars": self.chars, "longest_chars": self.longest_chars,
+                "over_bound": self.over_bound[:10], "under_bound": self.under_bound[:10], "chars": self.chars, "longest_chars": self.longest_chars,
                 "audio_s": round(self.audio_s, 1), "wall_s": round(self.wall_s, 1)}
 
 
@@ -95,11 +104,12 @@ async def fuzz_inputs(engine: UnitStreamEngine, cases: int, max_chars: int = 400
     started = time.perf_counter()
     try:
         for index in range(cases):
-            text = random_text(rng, long_chars, exact=True) if long_chars and index == 0 else \
-                random_text(rng, max_chars)
+            phrases: list[str] = []
+            text = random_text(rng, long_chars, exact=True, phrases=phrases) if long_chars and index == 0 else \
+                random_text(rng, max_chars, phrases=phrases)
             report.chars += len(text)
             report.longest_chars = max(report.longest_chars, len(text))
-            audio = 0.0
+            audio, erred = 0.0, False
             try:
                 if rng.random() < pipecat_share:
                     if pipeline is None:
@@ -114,11 +124,17 @@ async def fuzz_inputs(engine: UnitStreamEngine, cases: int, max_chars: int = 400
                             noted = time.perf_counter()
             except AgentTTSError:
                 report.agent_errors += 1
+                erred = True
             except Exception as exc:  # noqa: BLE001 - exactly what this run looks for
                 report.escaped.append(f"case {index} ({len(text)} chars): {type(exc).__name__}: {exc}")
+                erred = True
             report.audio_s += audio
             if audio > MAX_AUDIO_S_PER_CHAR * max(1, len(text)):
                 report.over_bound.append(f"case {index}: {audio:.1f} s of audio for {len(text)} characters")
+            phrase_chars = sum(len(phrase) for phrase in phrases)
+            if not erred and audio < MIN_AUDIO_S_PER_PHRASE_CHAR * phrase_chars:
+                report.under_bound.append(f"case {index}: {audio:.1f} s of audio for {len(phrases)} plain phrases "
+                                          f"({phrase_chars} characters)")
             if progress is not None and (index + 1) % 20 == 0:
                 progress(index + 1, cases)
     finally:
