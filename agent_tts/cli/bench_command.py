@@ -260,9 +260,8 @@ def _cpu_rates() -> dict:
     """This VM's arithmetic rate and bandwidth now: shared machines vary by the hour, so runs say what they had."""
     from dataclasses import asdict
 
-    from agent_tts.perf.machine_rates import measure_machine_rates
-
     from agent_tts.engine.openmp_pool import release_idle_workers
+    from agent_tts.perf.machine_rates import measure_machine_rates
 
     rates = asdict(measure_machine_rates(repeats=10))
     release_idle_workers()  # this thread's OpenMP workers would slow the streams measured next

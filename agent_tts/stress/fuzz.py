@@ -83,8 +83,8 @@ class FuzzReport:
 
     def summary(self) -> dict:
         return {"cases": self.cases, "escaped": self.escaped[:10], "agent_errors": self.agent_errors,
-                "over_bound": self.over_bound[:10], "under_bound": self.under_bound[:10], "chars": self.chars, "longest_chars": self.longest_chars,
-                "audio_s": round(self.audio_s, 1), "wall_s": round(self.wall_s, 1)}
+                "over_bound": self.over_bound[:10], "under_bound": self.under_bound[:10], "chars": self.chars,
+                "longest_chars": self.longest_chars, "audio_s": round(self.audio_s, 1), "wall_s": round(self.wall_s, 1)}
 
 
 async def _deltas(items: list[str]):
