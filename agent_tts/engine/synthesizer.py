@@ -28,9 +28,9 @@ import torch
 from agent_tts.engine.ar_batch import ARRequest, BatchDecoder, DecodeOptions, StepRunner, default_step_runner
 from agent_tts.engine.attention_alignment import WordClock
 from agent_tts.engine.cancel import CancelFlag
-from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.engine.chunked_decoder import ChunkedDecoder, ChunkPlan
 from agent_tts.engine.guards import is_looping, max_tokens_for
+from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.engine.admission import Admission
 from agent_tts.engine.scheduler import ARScheduler, scheduler_for
