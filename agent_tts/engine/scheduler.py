@@ -36,6 +36,7 @@ import numpy as np
 
 from agent_tts.engine.ar_batch import ARRequest, ARRow, BatchDecoder, StepRunner
 from agent_tts.engine.admission import Admission
+from agent_tts.engine.exit_guard import stop_at_exit
 from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.t2s import Text2SemanticModel
@@ -112,6 +113,7 @@ class ARScheduler:
         self._waiting: deque[ScheduledUnit] = deque()
         self._running: list[ScheduledUnit] = []
         self._thread: threading.Thread | None = None
+        self._exiting = False  # the interpreter is exiting: the thread ends after the step in flight
         self.batch_sizes: deque[int] = deque(maxlen=10_000)  # rows per batched step, most recent last
         release_idle_workers()  # allocating the cache may have given the constructing thread OpenMP workers
 
@@ -127,9 +129,12 @@ class ARScheduler:
         if request.cancel is not None:
             request.cancel.add_listener(self._wake)
         with self.condition:
+            if self._exiting:
+                raise AgentTTSError("the process is exiting: no new unit is decoded")
             self._waiting.append(unit)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="agent-tts-scheduler", daemon=True)
+                stop_at_exit(self._thread, self._stop_for_exit)
                 self._thread.start()
             self.condition.notify_all()
         return unit
@@ -138,11 +143,20 @@ class ARScheduler:
         with self.condition:
             self.condition.notify_all()
 
+    def _stop_for_exit(self) -> None:
+        """At interpreter exit (exit_guard.py): end the thread after the step in flight; no unit waits on."""
+        with self.condition:
+            self._exiting = True
+            self.condition.notify_all()
+
     # -- the scheduler thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
             with self.condition:
+                if self._exiting:
+                    self._abandon_all()
+                    return
                 ended = [unit for unit in self._running if unit.done or unit.closed or unit.cancelled]
                 for unit in ended:
                     self._running.remove(unit)
@@ -227,6 +241,17 @@ class ARScheduler:
             for unit in units:
                 unit.error = wrapped
                 self._finish(unit)
+
+
+    def _abandon_all(self) -> None:
+        """Under the condition, at exit: every unit ends with an error, without touching the decoder (torch)."""
+        error = AgentTTSError("the process is exiting")
+        for unit in self._running + list(self._waiting):
+            unit.error = error
+            self._finish(unit)
+        self._running = []
+        self._waiting.clear()
+        self._thread = None
 
 
 _SCHEDULERS: "weakref.WeakKeyDictionary[object, ARScheduler]" = weakref.WeakKeyDictionary()

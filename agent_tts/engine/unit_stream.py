@@ -30,6 +30,7 @@ import numpy as np
 
 from agent_tts.engine.cancel import CancelFlag
 from agent_tts.engine.admission import Admission
+from agent_tts.engine.exit_guard import stop_at_exit
 from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import AgentTTSError, OptionError
 from agent_tts.text.segmenter import Segmenter, SegmenterOptions, is_cjk, segment_text
@@ -368,6 +369,7 @@ class UnitStreamEngine(ABC, Generic[OptionsT]):
         worker = threading.Thread(target=self._work, args=(units, options, cancel, lookahead, deliver),
                                   name=f"{STREAM_THREAD_PREFIX}{type(self).__name__}", daemon=True)
         cancel.add_listener(wake)
+        stop_at_exit(worker, cancel.set)
         worker.start()
         self._active[cancel] = cancel.set
         try:
