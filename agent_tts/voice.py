@@ -222,7 +222,7 @@ class Voice:
         `agent_tts.models.precision`.
         `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
         export folder for the voice's name; `backend="openvino"` the same export with the SoVITS decoder and BERT on
-        OpenVINO (CPU; precision auto, bf16 or fp32). Voices made from the same GPT file share the loaded GPT (and so
+        OpenVINO (CPU; precision fp32, bf16, int8 or auto: see `agent_tts.openvino.voice_loader`). Voices made from the same GPT file share the loaded GPT (and so
         one batch of AR steps).
         """
         spec = resolve_spec(spec)
@@ -256,6 +256,7 @@ class Voice:
         reference = derive_reference_features(spec, encoders, bert, frontend, sovits.config, device)
         del encoders, hubert, sv_model  # used once per reference clip
         sovits.to(plan.sovits_dtype)
-        bert = quantize_linear_weights(bert, plan.bert_dtype) if plan.int8_weights else bert.to(plan.bert_dtype)
+        bert = (quantize_linear_weights(bert, plan.bert_dtype) if plan.int8_weights and plan.int8_bert
+                else bert.to(plan.bert_dtype))
         release_idle_workers()  # the loading thread's OpenMP workers would slow every stream's (openmp_pool.py)
         return cls(spec, gpt, sovits, bert, frontend, reference, device, precision=plan)

@@ -11,7 +11,11 @@ import torch
 
 pytest.importorskip("openvino")
 
+from agent_tts.cpu_features import cpu_features  # noqa: E402
+from agent_tts.engine.chunked_decoder import ChunkPlan, window_lengths  # noqa: E402
 from agent_tts.engine.synthesizer import Synthesizer  # noqa: E402
+from agent_tts.models.quantization import Int8WeightLinear  # noqa: E402
+from agent_tts.models.t2s import Text2SemanticModel  # noqa: E402
 from agent_tts.errors import AgentTTSError  # noqa: E402
 from agent_tts.onnx.export import export_voice  # noqa: E402
 from agent_tts.onnx.manifest import SOURCES_KEY, StaleExportError  # noqa: E402
@@ -67,11 +71,11 @@ def test_an_openvino_voice_speaks(spec, export_dir):
     assert pcm.dtype == np.float32 and len(pcm) > voice.sample_rate and np.abs(pcm).max() > 0
 
 
-def test_openvino_refuses_int8_and_a_graph_from_another_export(spec, export_dir, tmp_path):
+def test_openvino_refuses_fp16_and_a_graph_from_another_export(spec, export_dir, tmp_path):
     import onnx
 
-    with pytest.raises(AgentTTSError, match="fp32 or bf16"):
-        Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="int8")
+    with pytest.raises(AgentTTSError, match="fp32, bf16 or int8"):
+        Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="fp16")
     copy = tmp_path / "copy"
     shutil.copytree(export_dir, copy)
     decoder = onnx.load(str(copy / "sovits_decoder.onnx"))
@@ -81,3 +85,48 @@ def test_openvino_refuses_int8_and_a_graph_from_another_export(spec, export_dir,
     onnx.save(decoder, str(copy / "sovits_decoder.onnx"))
     with pytest.raises(StaleExportError, match="sovits_decoder.onnx"):
         Voice.load(spec, "cpu", backend="openvino", onnx_dir=copy, precision="fp32")
+
+
+def test_the_int8_plan_runs_the_gpt_on_torch_with_int8_weights_beside_openvino(spec, export_dir, torch_voice):
+    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="int8")
+    assert isinstance(voice.gpt, Text2SemanticModel)
+    assert any(isinstance(module, Int8WeightLinear) for module in voice.gpt.modules())
+    bf16 = torch.bfloat16 if cpu_features().native_bf16 else torch.float32
+    assert voice.precision.gpt_dtype == voice.precision.sovits_dtype == voice.precision.bert_dtype == bf16
+    assert "BERT " + ("bf16" if bf16 == torch.bfloat16 else "fp32") in voice.precision.describe()
+    auto = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="auto")
+    assert auto.precision.name == ("int8" if cpu_features().native_bf16 else "fp32")
+
+    # The same seed and options give the same tokens as the torch backend's int8 GPT: the GPT is that model.
+    torch_int8 = Voice.load(spec, "cpu", precision="int8")
+
+    async def tokens(engine_voice: Voice) -> list[int]:
+        chunks = [chunk async for chunk in Synthesizer(engine_voice).stream("今天天气很好。", seed=5, top_k=1,
+                                                                            fixed_tokens=30)]
+        return [token for chunk in chunks for token in chunk.semantic_tokens]
+
+    assert asyncio.run(tokens(voice)) == asyncio.run(tokens(torch_int8))
+
+
+def test_the_openvino_decoder_sees_only_window_lengths_in_its_granule(spec, export_dir):
+    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="bf16")
+    assert voice.sovits.window_granule == 16
+    seen: list[int] = []
+    decode = voice.sovits.decode
+
+    def recording_decode(codes, *args, **kwargs):
+        seen.append(codes.shape[-1])
+        return decode(codes, *args, **kwargs)
+
+    voice.sovits.decode = recording_decode
+    units = {}
+
+    async def speak() -> None:
+        async for chunk in Synthesizer(voice).stream(TEXT, seed=1, fixed_tokens=150):
+            units[chunk.unit_index] = units.get(chunk.unit_index, 0) + len(chunk.semantic_tokens)
+
+    asyncio.run(speak())
+    prepared = set(window_lengths(ChunkPlan(), 16))
+    assert len(seen) > 6 and max(seen) > 64
+    assert set(seen) <= prepared | set(units.values())  # a unit shorter than a window decodes at its own length
+    assert any(length % 16 == 0 and length not in (13, 33) for length in seen)

@@ -45,12 +45,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "the GPT; v2Pro adds the speaker-verification model, run once per reference clip, and "
                         "v2ProPlus a wider decoder)")
     parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"],
-                        help="one or more, measured in the same run (torch backend; the ONNX backend runs fp32): "
+                        help="one or more, measured in the same run (the ONNX backend runs fp32; OpenVINO fp32, bf16, "
+                        "int8, auto): "
                         "auto (bf16 where the CPU has AMX or AVX512-BF16, else fp32), bf16, int8 (int8 GPT and BERT "
                         "weights), fp16 (CUDA); default fp32")
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=["torch"],
                         help="one or more, measured in the same run (onnx and openvino export the voice first; "
-                        "openvino: the SoVITS decoder and BERT on OpenVINO, the GPT on ONNX Runtime)")
+                        "openvino: the SoVITS decoder and BERT on OpenVINO, the GPT on ONNX Runtime, or on torch "
+                        "with int8 weights for int8 and for auto on AMX/AVX512-BF16)")
     parser.add_argument("--first-chunk-tokens", nargs="+", type=int, metavar="N",
                         help="first-chunk sizes in tokens: the first is used for every figure, the others get "
                         "streaming first-audio runs of their own (default: the engine's, 10)")
@@ -228,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-RUNS = {"torch": set(PRECISIONS), "onnx": {"fp32"}, "openvino": {"fp32", "bf16", "auto"}}
+RUNS = {"torch": set(PRECISIONS), "onnx": {"fp32"}, "openvino": {"fp32", "bf16", "int8", "auto"}}
 
 
 def _configurations(backends: list[str], precisions: list[str]) -> dict[str, tuple[str, str]]:
@@ -243,7 +245,7 @@ def _configurations(backends: list[str], precisions: list[str]) -> dict[str, tup
             configurations[f"{backend} {precision}"] = (backend, precision)
     if not configurations:
         raise OptionError(f"no backend of {' '.join(backends)} runs --precision {' '.join(precisions)} (ONNX: fp32; "
-                          "OpenVINO: fp32, bf16, auto)")
+                          "OpenVINO: fp32, bf16, int8, auto)")
     return configurations
 
 

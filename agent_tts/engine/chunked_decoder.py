@@ -13,6 +13,12 @@ their right exist; the next window re-decodes them. Where two windows meet,
 `crossfade` samples of the old tail and the new head are blended with
 equal-power curves. Noise (noise_scale > 0) is drawn once per latent frame of
 the utterance, so overlapping windows add the same noise.
+
+A decoder with a `window_granule` above 1 (OpenVINO's, which compiles its
+kernels anew for every input length it has not seen: 0.7-1 s in bf16) gets
+windows whose length is a multiple of it, by taking more left context, so
+that few lengths occur; a window that begins at the unit's first token keeps
+its length. `window_lengths` lists the lengths a chunk plan then gives.
 """
 
 from __future__ import annotations
@@ -60,6 +66,30 @@ class ChunkPlan:
                 break
             size *= self.growth
         return min(self.max_tokens, math.ceil(size))
+
+
+def _round_up(value: int, granule: int) -> int:
+    return -(-value // granule) * granule
+
+
+def window_lengths(plan: ChunkPlan, granule: int) -> list[int]:
+    """The window lengths `ChunkedDecoder` decodes with `plan` for a decoder of `window_granule` `granule` (see
+    there), for units long enough to fill them; shorter units add their own lengths. Empty for granule 1."""
+    if granule <= 1:
+        return []
+    lengths: set[int] = set()
+    emitted, index = 0, 0
+    while True:  # the windows of a long unit's chunks, until their lengths repeat
+        wanted = plan.chunk_tokens(index)
+        end, start = emitted + wanted + plan.holdback, max(0, emitted - plan.left_context)
+        lengths.add(min(end, _round_up(end - start, granule)))  # one that would begin before token 0 begins at it
+        if wanted == plan.max_tokens and end - start == plan.left_context + plan.max_tokens + plan.holdback:
+            break
+        emitted += wanted
+        index += 1
+    longest = _round_up(plan.left_context + plan.max_tokens + plan.holdback, granule)
+    lengths.update(range(granule, longest + 1, granule))
+    return sorted(lengths)
 
 
 class ChunkedDecoder:
@@ -137,6 +167,9 @@ class ChunkedDecoder:
             self.stopped = True
             return None
         start = max(0, self.emitted_tokens - self.plan.left_context)
+        granule = getattr(self.sovits, "window_granule", 1)
+        if granule > 1:  # a decoder that compiles per length: more left context, so that few lengths occur
+            start = max(0, len(self.tokens) - _round_up(len(self.tokens) - start, granule))
         window = self.tokens[start:]
         codes = torch.tensor(window, dtype=torch.long, device=self.phone_ids.device)[None, None]
         noise = None

@@ -38,7 +38,8 @@ class PrecisionPlan:
     gpt_dtype: torch.dtype         # activations and KV cache
     sovits_dtype: torch.dtype
     bert_dtype: torch.dtype
-    int8_weights: bool = False     # GPT and BERT linears
+    int8_weights: bool = False     # the GPT's linears (and BERT's, with int8_bert)
+    int8_bert: bool = True         # with int8_weights: BERT's linears too (OpenVINO runs its BERT in bf16 instead)
 
     def describe(self) -> str:
         """`bf16 (GPT bf16, SoVITS bf16, BERT bf16, HuBERT fp32)`."""
@@ -47,7 +48,7 @@ class PrecisionPlan:
             return f"int8 weights + {name}" if int8 else name
 
         return (f"{self.name} (GPT {label(self.gpt_dtype, self.int8_weights)}, SoVITS {label(self.sovits_dtype)}, "
-                f"BERT {label(self.bert_dtype, self.int8_weights)}, HuBERT fp32)")
+                f"BERT {label(self.bert_dtype, self.int8_weights and self.int8_bert)}, HuBERT fp32)")
 
 
 def resolve_precision(precision: str, device: torch.device, cpu: CPUFeatures | None = None) -> PrecisionPlan:

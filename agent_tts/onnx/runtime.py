@@ -246,6 +246,16 @@ class OnnxSoVITSDecoder:
         """`session`: anything with ORT's `run(None, feeds)` over this graph (default: an ORT session)."""
         self.config = sovits_config_from(export.record["sovits_config"])
         self._session = session or open_session(export, "sovits_decoder.onnx", device)
+        # Windows of lengths in multiples of this (engine/chunked_decoder.py); > 1 for a runtime that compiles
+        # per input length.
+        self.window_granule: int = getattr(self._session, "length_granule", 1)
+
+    def prepare_lengths(self, lengths: list[int], ge: torch.Tensor, n_phones: int = 8) -> None:
+        """Decode once at each token count in `lengths` (speaker vector `ge`), so that a runtime that compiles per
+        length has done so."""
+        for length in lengths:
+            self.decode(torch.zeros(1, 1, length, dtype=torch.long), torch.ones(1, n_phones, dtype=torch.long), ge,
+                        noise_scale=0.0)
 
     def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor, noise_scale: float = 0.5,
                speed: float = 1.0, generator: torch.Generator | None = None,

@@ -19,17 +19,18 @@ from agent_tts.voice import Voice, VoiceSpec
 
 def load_onnx_voice(spec: VoiceSpec, export_dir: str | Path | None = None, device: str | torch.device = "cpu",
                     open_graph: Callable[[ExportManifest, str], object] | None = None, backend: str = "onnx",
-                    precision: PrecisionPlan | None = None) -> Voice:
+                    precision: PrecisionPlan | None = None, gpt=None) -> Voice:
     """The voice with every model on ORT; a clear error when the export is missing or stale.
 
     `open_graph(manifest, file)` runs the SoVITS decoder and BERT graphs elsewhere (another runtime with ORT's
-    `run` call, as the OpenVINO backend does); `backend` and `precision` are then what the voice reports.
+    `run` call, as the OpenVINO backend does); `backend` and `precision` are then what the voice reports. `gpt`:
+    a GPT to use instead of the export's (a torch `Text2SemanticModel`, as the OpenVINO backend's int8 plan has).
     """
     folder = Path(export_dir) if export_dir is not None else default_export_dir(spec.name)
     manifest = ExportManifest.read(folder)
     manifest.require_fresh(voice_sources(spec, manifest.version), spec.name)
     ort_device = OrtDevice.from_torch(device)
-    gpt = OnnxText2Semantic(manifest, ort_device)
+    gpt = gpt if gpt is not None else OnnxText2Semantic(manifest, ort_device)
     elsewhere = open_graph or (lambda manifest, name: None)
     sovits = OnnxSoVITSDecoder(manifest, ort_device, elsewhere(manifest, "sovits_decoder.onnx"))
     bert = OnnxBertFeatureExtractor(manifest, ort_device, elsewhere(manifest, "bert.onnx"))

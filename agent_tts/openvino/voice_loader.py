@@ -1,33 +1,60 @@
-"""Load a voice on the OpenVINO backend: the SoVITS decoder and BERT on OpenVINO, the GPT on ONNX Runtime.
+"""Load a voice on the OpenVINO backend: the SoVITS decoder and BERT on OpenVINO, the GPT beside them.
 
 Measured on a 2-core AMX Xeon (docs/benchmarks.md): OpenVINO in bf16 decodes
-SoVITS 4-6x faster than ONNX Runtime or torch in fp32, while its AR step is
-no faster than ONNX Runtime's (and bf16 moves the step's logits more), so the
-GPT stays on ONNX Runtime in fp32 and the reference encoders, run once at
-load, too. Everything comes from the voice's ONNX export (`agent-tts
-export-onnx`), with its staleness checks.
+SoVITS 4-6x faster than ONNX Runtime or torch, and runs BERT 2-3x faster,
+while its own AR step is no faster than ONNX Runtime's and moves the logits
+more. So the GPT runs elsewhere, by precision:
+
+- fp32, bf16: on ONNX Runtime in fp32, from the export (the decoder and BERT
+  in that precision);
+- int8: on torch with int8 weights (bf16 activations where the CPU multiplies
+  bf16 natively, else fp32), the decoder and BERT in bf16 (fp32 without native
+  bf16). Against ONNX Runtime's GPT beside OpenVINO, same run: AR step 13
+  against 14.5 ms, prefill 86 against 158 ms, and a chunk's decode 156 against
+  449 ms (ONNX Runtime's spinning thread pool slows OpenVINO's decode; torch's
+  OpenMP workers go idle, see engine/openmp_pool.py). First audio 449 against
+  552 ms, streaming RTF 0.60 against 1.08.
+- auto: int8 where the CPU multiplies bf16 natively, else fp32.
+
+The reference encoders run once at load on ONNX Runtime. Everything comes from
+the voice's ONNX export (`agent-tts export-onnx`), with its staleness checks,
+except the int8 GPT, which is the voice's GPT file. At load the decoder is
+run once at each window length of the default chunk plan (about 10 lengths),
+because OpenVINO compiles per input length (`OpenVINOGraph`).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 
 from agent_tts.cpu_features import cpu_features
+from agent_tts.engine.chunked_decoder import ChunkPlan, window_lengths
+from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import OptionError
 from agent_tts.models.precision import PrecisionPlan
+from agent_tts.models.shared import shared_gpt
 from agent_tts.onnx.voice_loader import load_onnx_voice
 from agent_tts.openvino.runtime import OpenVINOGraph
 from agent_tts.voice import Voice, VoiceSpec
 
+logger = logging.getLogger(__name__)
+
+OPENVINO_PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
 
 def openvino_plan(precision: str) -> PrecisionPlan:
-    """auto: bf16 where the CPU multiplies bf16 natively, else fp32; fp32 and bf16 as asked; the GPT stays fp32."""
+    """The plan for `precision` on this CPU (see the module): the GPT's dtype and int8 weights, the others' dtype."""
+    native_bf16 = cpu_features().native_bf16
     if precision == "auto":
-        precision = "bf16" if cpu_features().native_bf16 else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise OptionError(f"the OpenVINO backend runs fp32 or bf16 (or auto), not precision={precision!r}")
+        precision = "int8" if native_bf16 else "fp32"
+    if precision not in OPENVINO_PRECISIONS:
+        raise OptionError(f"the OpenVINO backend runs fp32, bf16 or int8 (or auto), not precision={precision!r}")
+    if precision == "int8":
+        activations = torch.bfloat16 if native_bf16 else torch.float32
+        return PrecisionPlan("int8", activations, activations, activations, int8_weights=True, int8_bert=False)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     return PrecisionPlan(precision, torch.float32, dtype, dtype)
 
@@ -35,5 +62,13 @@ def openvino_plan(precision: str) -> PrecisionPlan:
 def load_openvino_voice(spec: VoiceSpec, export_dir: str | Path | None = None, precision: str = "auto") -> Voice:
     """The voice from its ONNX export, decoder and BERT on OpenVINO; a clear error when the export is stale."""
     plan = openvino_plan(precision)
-    return load_onnx_voice(spec, export_dir, "cpu", lambda manifest, name: OpenVINOGraph(manifest, name, plan.name),
-                           backend="openvino", precision=plan)
+    graph_precision = "bf16" if plan.sovits_dtype == torch.bfloat16 else "fp32"
+    gpt = shared_gpt(spec.gpt, plan, torch.device("cpu")) if plan.int8_weights else None
+    voice = load_onnx_voice(spec, export_dir, "cpu",
+                            lambda manifest, name: OpenVINOGraph(manifest, name, graph_precision),
+                            backend="openvino", precision=plan, gpt=gpt)
+    lengths = window_lengths(ChunkPlan(), voice.sovits.window_granule)
+    logger.info("compiling the OpenVINO decoder for the %d window lengths of the default chunk plan", len(lengths))
+    voice.sovits.prepare_lengths(lengths, voice.ge)
+    release_idle_workers()
+    return voice
