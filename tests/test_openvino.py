@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from agent_tts.models.t2s import Text2SemanticModel  # noqa: E402
 from agent_tts.errors import AgentTTSError  # noqa: E402
 from agent_tts.onnx.export import export_voice  # noqa: E402
 from agent_tts.onnx.manifest import SOURCES_KEY, StaleExportError  # noqa: E402
+from agent_tts.openvino.length_warmup import compile_short_lengths_in_background  # noqa: E402
 from agent_tts.parity import snr_db  # noqa: E402
 from agent_tts.text.bert_features import phone_level_bert  # noqa: E402
 from agent_tts.voice import Voice, VoiceSpec  # noqa: E402
@@ -130,3 +132,36 @@ def test_the_openvino_decoder_sees_only_window_lengths_in_its_granule(spec, expo
     assert len(seen) > 6 and max(seen) > 64
     assert set(seen) <= prepared | set(units.values())  # a unit shorter than a window decodes at its own length
     assert any(length % 16 == 0 and length not in (13, 33) for length in seen)
+
+
+def test_concurrent_decodes_of_one_openvino_graph_all_succeed(spec, export_dir):
+    # One infer request per calling thread: with a single request, concurrent streams failed with
+    # "Infer Request is busy".
+    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="bf16")
+    errors: list[str] = []
+
+    def decode_many() -> None:
+        try:
+            for index in range(30):
+                voice.sovits.decode(torch.randint(0, 500, (1, 1, 32 + 16 * (index % 3))),
+                                    torch.ones(1, 10, dtype=torch.long), voice.ge, noise_scale=0.0)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=decode_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_short_unit_lengths_compile_in_the_background(spec, export_dir, monkeypatch):
+    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="bf16")
+    assert set(window_lengths(ChunkPlan(), 16)) <= voice.sovits.lengths_run  # compiled at load
+    assert not {5, 6, 7} & voice.sovits.lengths_run
+    assert compile_short_lengths_in_background(voice.sovits, voice.ge, [5, 6, 7]) is None  # off in the tests
+    monkeypatch.setenv("AGENT_TTS_OPENVINO_BACKGROUND_COMPILE", "1")
+    thread = compile_short_lengths_in_background(voice.sovits, voice.ge, [5, 6, 7])
+    thread.join(120)
+    assert not thread.is_alive() and {5, 6, 7} <= voice.sovits.lengths_run

@@ -11,7 +11,10 @@ position straight into the buffer, so nothing is copied or grown per step.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -249,17 +252,38 @@ class OnnxSoVITSDecoder:
         # Windows of lengths in multiples of this (engine/chunked_decoder.py); > 1 for a runtime that compiles
         # per input length.
         self.window_granule: int = getattr(self._session, "length_granule", 1)
+        self.lengths_run: set[int] = set()  # the token counts decoded so far
+        self._use = threading.Lock()
+        self._in_flight = 0
+        self._last_used = 0.0
 
-    def prepare_lengths(self, lengths: list[int], ge: torch.Tensor, n_phones: int = 8) -> None:
-        """Decode once at each token count in `lengths` (speaker vector `ge`), so that a runtime that compiles per
-        length has done so."""
+    def idle_for(self, seconds: float) -> bool:
+        """True when no decode is running and none ended in the last `seconds` (preparation calls aside)."""
+        with self._use:
+            return self._in_flight == 0 and time.monotonic() - self._last_used >= seconds
+
+    def prepare_lengths(self, lengths, ge: torch.Tensor, n_phones: int = 8) -> None:
+        """Decode once at each token count in `lengths` not run yet (speaker vector `ge`), so that a runtime that
+        compiles per length has done so."""
         for length in lengths:
-            self.decode(torch.zeros(1, 1, length, dtype=torch.long), torch.ones(1, n_phones, dtype=torch.long), ge,
-                        noise_scale=0.0)
+            if length not in self.lengths_run:
+                self._decode(torch.zeros(1, 1, length, dtype=torch.long), torch.ones(1, n_phones, dtype=torch.long),
+                             ge, 0.0, 1.0, None, None)
 
     def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor, noise_scale: float = 0.5,
                speed: float = 1.0, generator: torch.Generator | None = None,
                noise: torch.Tensor | None = None) -> torch.Tensor:
+        with self._use:
+            self._in_flight += 1
+        try:
+            return self._decode(codes, text, ge, noise_scale, speed, generator, noise)
+        finally:
+            with self._use:
+                self._in_flight -= 1
+                self._last_used = time.monotonic()
+
+    def _decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor, noise_scale: float, speed: float,
+                generator: torch.Generator | None, noise: torch.Tensor | None) -> torch.Tensor:
         doubled = 2 * codes.shape[-1]
         frames = doubled if speed == 1 else int(doubled / speed) + 1
         if not noise_scale:
@@ -271,6 +295,7 @@ class OnnxSoVITSDecoder:
             "ge": np.ascontiguousarray(ge.float().cpu().numpy()),
             "noise": np.ascontiguousarray(noise[..., :frames].float().cpu().numpy()),
             "noise_scale": np.array([noise_scale], np.float32), "frames": _int64([frames])})[0]
+        self.lengths_run.add(codes.shape[-1])
         return torch.from_numpy(wav)
 
 

@@ -9,6 +9,7 @@ signature, so the ONNX backend's decoder and BERT classes drive it unchanged.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +62,16 @@ class OpenVINOGraph:
         core = ov.Core()
         self._compiled = core.compile_model(core.read_model(str(path)), "CPU", {
             "INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY"})
-        self._request = self._compiled.create_infer_request()
+        self._requests = threading.local()  # an infer request runs one call at a time: one per calling thread
+
+    def _request(self):
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self._compiled.create_infer_request()
+        return request
 
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Every output (`output_names` must be None, as the callers pass), copied out of the request's buffers."""
-        results = self._request.infer(feeds)
+        """Every output (`output_names` must be None, as the callers pass), copied out of the request's buffers.
+        Safe from several threads at once (each stream's worker decodes on its own thread)."""
+        results = self._request().infer(feeds)
         return [np.array(results[output], copy=True) for output in self._compiled.outputs]

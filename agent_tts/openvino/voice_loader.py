@@ -20,7 +20,8 @@ The reference encoders run once at load on ONNX Runtime. Everything comes from
 the voice's ONNX export (`agent-tts export-onnx`), with its staleness checks,
 except the int8 GPT, which is the voice's GPT file. At load the decoder is
 run once at each window length of the default chunk plan (about 10 lengths),
-because OpenVINO compiles per input length (`OpenVINOGraph`).
+because OpenVINO compiles per input length (`OpenVINOGraph`), and the
+lengths of short units are compiled in the background (`length_warmup.py`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from agent_tts.errors import OptionError
 from agent_tts.models.precision import PrecisionPlan
 from agent_tts.models.shared import shared_gpt
 from agent_tts.onnx.voice_loader import load_onnx_voice
+from agent_tts.openvino.length_warmup import compile_short_lengths_in_background
 from agent_tts.openvino.runtime import OpenVINOGraph
 from agent_tts.voice import Voice, VoiceSpec
 
@@ -70,5 +72,6 @@ def load_openvino_voice(spec: VoiceSpec, export_dir: str | Path | None = None, p
     lengths = window_lengths(ChunkPlan(), voice.sovits.window_granule)
     logger.info("compiling the OpenVINO decoder for the %d window lengths of the default chunk plan", len(lengths))
     voice.sovits.prepare_lengths(lengths, voice.ge)
+    compile_short_lengths_in_background(voice.sovits, voice.ge)
     release_idle_workers()
     return voice

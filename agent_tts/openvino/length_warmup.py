@@ -1,0 +1,50 @@
+"""Compile the OpenVINO decoder for the token counts of short units in the background, while it is idle.
+
+OpenVINO compiles the decoder's kernels anew for each token count it has not
+run yet (0.7-1 s in bf16 on the project's 2-core AMX Xeon, against 60-100 ms
+a decode afterwards). The chunked decoder keeps its windows to the default
+chunk plan's lengths and multiples of 16 tokens, compiled at load, but a
+window that begins at a unit's first token is as long as the unit so far,
+so a short unit (up to `SHORT_UNIT_TOKENS`, about 2 s of speech) decodes at
+its own length, and the first unit of each new length would stall for that
+long. This thread runs the decoder once at each of those lengths not run
+yet, one at a time and only once the decoder has been idle for `IDLE_S`, so
+it takes only spare time (about 25 s of it); a stream that starts meanwhile
+waits at most for the one length in progress. It stops at exit
+(engine/exit_guard.py). `AGENT_TTS_OPENVINO_BACKGROUND_COMPILE=0` turns it
+off; the lengths then compile on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import torch
+
+from agent_tts.engine.exit_guard import stop_at_exit
+
+SHORT_UNIT_TOKENS = 48
+IDLE_S = 0.5
+SWITCH = "AGENT_TTS_OPENVINO_BACKGROUND_COMPILE"
+
+
+def compile_short_lengths_in_background(decoder, ge: torch.Tensor,
+                                        lengths=range(1, SHORT_UNIT_TOKENS + 1)) -> threading.Thread | None:
+    """Start the thread (see the module) for `decoder` (an `OnnxSoVITSDecoder`); None when turned off."""
+    if os.environ.get(SWITCH, "1") == "0":
+        return None
+    stop = threading.Event()
+
+    def run() -> None:
+        for length in lengths:
+            while not stop.is_set() and not decoder.idle_for(IDLE_S):
+                stop.wait(IDLE_S)
+            if stop.is_set():
+                return
+            decoder.prepare_lengths([length], ge)
+
+    thread = threading.Thread(target=run, name="agent-tts-openvino-compile", daemon=True)
+    stop_at_exit(thread, stop.set)
+    thread.start()
+    return thread
