@@ -9,10 +9,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Every OpenVINO voice a test loads would otherwise compile its decoder for 48 more lengths in the background
-# (about 25 s of CPU each, competing with the tests); tests/test_openvino.py runs that thread on its own.
-os.environ.setdefault("AGENT_TTS_OPENVINO_BACKGROUND_COMPILE", "0")
-
 
 def fixture_dir() -> Path:
     return Path(os.environ.get("AGENT_TTS_FIXTURE", REPO.parent / "shared" / "fixtures" / "gsv-v2"))

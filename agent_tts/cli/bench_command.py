@@ -207,6 +207,10 @@ def run(args: argparse.Namespace) -> int:
                                  "resident_added_by_load_mib": _resident_mib() - resident}
                 say(f"{label}: voice loaded in {loaded[label]['load_s']:.1f} s ({loaded[label]['precision']})")
                 voice.frontend.warm_up()
+                compiling = getattr(voice.sovits, "background_compile", None)
+                if compiling is not None and compiling.is_alive():
+                    say(f"{label}: waiting for OpenVINO to compile the decoder for short units' lengths ...")
+                    compiling.join()
                 synthesizers[label] = Synthesizer(voice)
                 asyncio.run(_stream_full(synthesizers[label], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
 

@@ -256,6 +256,7 @@ class OnnxSoVITSDecoder:
         self._use = threading.Lock()
         self._in_flight = 0
         self._last_used = 0.0
+        self.background_compile: threading.Thread | None = None  # see agent_tts/openvino/length_warmup.py
 
     def idle_for(self, seconds: float) -> bool:
         """True when no decode is running and none ended in the last `seconds` (preparation calls aside)."""
