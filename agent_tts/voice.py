@@ -222,8 +222,8 @@ class Voice:
         `agent_tts.models.precision`.
         `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
         export folder for the voice's name; `backend="openvino"` the same export with the SoVITS decoder and BERT on
-        OpenVINO (CPU; precision fp32, bf16, int8 or auto: see `agent_tts.openvino.voice_loader`). Voices made from the same GPT file share the loaded GPT (and so
-        one batch of AR steps).
+        OpenVINO (CPU; precision fp32, bf16, int8 or auto: see `agent_tts.openvino.voice_loader`). Voices made
+        from the same GPT file share the loaded GPT (and so one batch of AR steps).
         """
         spec = resolve_spec(spec)
         device = compute_device(device)

@@ -65,8 +65,12 @@ def _cpu(report: Report) -> None:
     report.line(cpu_features().summary())
     report.line(f"--precision auto on the CPU: {resolve_precision('auto', torch.device('cpu')).describe()}")
     version = openvino_version()
-    report.line(f"openvino {version} (--backend openvino)" if version else
-                "openvino: not installed (--backend openvino needs: pip install openvino)")
+    if version:
+        from agent_tts.openvino.voice_loader import openvino_plan
+
+        report.line(f"openvino {version} (--backend openvino; with --precision auto: {openvino_plan('auto').describe()})")
+    else:
+        report.line("openvino: not installed (--backend openvino needs: pip install openvino)")
 
 
 def _onnxruntime(report: Report) -> None:
