@@ -242,7 +242,6 @@ class ARScheduler:
                 unit.error = wrapped
                 self._finish(unit)
 
-
     def _abandon_all(self) -> None:
         """Under the condition, at exit: every unit ends with an error, without touching the decoder (torch)."""
         error = AgentTTSError("the process is exiting")

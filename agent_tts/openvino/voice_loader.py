@@ -9,19 +9,17 @@ more. So the GPT runs elsewhere, by precision:
   in that precision);
 - int8: on torch with int8 weights (bf16 activations where the CPU multiplies
   bf16 natively, else fp32), the decoder and BERT in bf16 (fp32 without native
-  bf16). Against ONNX Runtime's GPT beside OpenVINO, same run: AR step 13
-  against 14.5 ms, prefill 86 against 158 ms, and a chunk's decode 156 against
-  449 ms (ONNX Runtime's spinning thread pool slows OpenVINO's decode; torch's
-  OpenMP workers go idle, see engine/openmp_pool.py). First audio 449 against
-  552 ms, streaming RTF 0.60 against 1.08.
+  bf16). Against ONNX Runtime's GPT beside OpenVINO (`agent-tts bench`, same
+  run): prefill 90 against 155-161 ms, AR step 14.2-14.5 against 15.7-15.8
+  ms, first audio 456-457 against 548-554 ms.
 - auto: int8 where the CPU multiplies bf16 natively, else fp32.
 
 The reference encoders run once at load on ONNX Runtime. Everything comes from
 the voice's ONNX export (`agent-tts export-onnx`), with its staleness checks,
 except the int8 GPT, which is the voice's GPT file. At load the decoder is
-run once at each window length of the default chunk plan (about 10 lengths),
-because OpenVINO compiles per input length (`OpenVINOGraph`), and the
-lengths of short units are compiled in the background (`length_warmup.py`).
+run once at each window length of the default chunk plan (11 lengths),
+because OpenVINO compiles per input length (`OpenVINOGraph`); the lengths of
+short units can be compiled in the background (`length_warmup.py`, opt-in).
 """
 
 from __future__ import annotations
