@@ -44,10 +44,23 @@ def torch_voice(spec) -> Voice:
     return Voice.load(spec, "cpu")
 
 
+@pytest.fixture(scope="module")
+def openvino_voice(spec, export_dir):
+    """The fixture voice on OpenVINO at a precision, loaded once per module (a load compiles for about 20 s)."""
+    loaded: dict[str, Voice] = {}
+
+    def load(precision: str) -> Voice:
+        if precision not in loaded:
+            loaded[precision] = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision=precision)
+        return loaded[precision]
+
+    return load
+
+
 @pytest.mark.parametrize("precision, snr_bar", [("fp32", 60.0), ("bf16", 25.0)])
-def test_decoder_and_bert_on_openvino_match_torch_fp32(spec, export_dir, torch_voice, gsv_v2_fixture, precision,
+def test_decoder_and_bert_on_openvino_match_torch_fp32(openvino_voice, torch_voice, gsv_v2_fixture, precision,
                                                       snr_bar):
-    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision=precision)
+    voice = openvino_voice(precision)
     assert voice.backend == "openvino" and voice.precision.name == precision
     assert voice.precision.gpt_dtype == torch.float32  # the GPT stays on ONNX Runtime in fp32
     codes = torch.from_numpy(np.load(gsv_v2_fixture / "golden" / "ar0_greedy_noeos_tokens.npy"))[None, None]
@@ -62,8 +75,8 @@ def test_decoder_and_bert_on_openvino_match_torch_fp32(spec, export_dir, torch_v
     assert (bert - expected_bert).abs().max() <= 0.02 * expected_bert.abs().max()
 
 
-def test_an_openvino_voice_speaks(spec, export_dir):
-    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="auto")
+def test_an_openvino_voice_speaks(openvino_voice):
+    voice = openvino_voice("auto")
 
     async def speak() -> np.ndarray:
         chunks = [chunk.pcm async for chunk in Synthesizer(voice).stream(TEXT, seed=3, fixed_tokens=40)]
@@ -89,14 +102,14 @@ def test_openvino_refuses_fp16_and_a_graph_from_another_export(spec, export_dir,
         Voice.load(spec, "cpu", backend="openvino", onnx_dir=copy, precision="fp32")
 
 
-def test_the_int8_plan_runs_the_gpt_on_torch_with_int8_weights_beside_openvino(spec, export_dir, torch_voice):
-    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="int8")
+def test_the_int8_plan_runs_the_gpt_on_torch_with_int8_weights_beside_openvino(spec, openvino_voice):
+    voice = openvino_voice("int8")
     assert isinstance(voice.gpt, Text2SemanticModel)
     assert any(isinstance(module, Int8WeightLinear) for module in voice.gpt.modules())
     bf16 = torch.bfloat16 if cpu_features().native_bf16 else torch.float32
     assert voice.precision.gpt_dtype == voice.precision.sovits_dtype == voice.precision.bert_dtype == bf16
     assert "BERT " + ("bf16" if bf16 == torch.bfloat16 else "fp32") in voice.precision.describe()
-    auto = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="auto")
+    auto = openvino_voice("auto")
     assert auto.precision.name == ("int8" if cpu_features().native_bf16 else "fp32")
 
     # The same seed and options give the same tokens as the torch backend's int8 GPT: the GPT is that model.
@@ -110,8 +123,8 @@ def test_the_int8_plan_runs_the_gpt_on_torch_with_int8_weights_beside_openvino(s
     assert asyncio.run(tokens(voice)) == asyncio.run(tokens(torch_int8))
 
 
-def test_the_openvino_decoder_sees_only_window_lengths_in_its_granule(spec, export_dir):
-    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="bf16")
+def test_the_openvino_decoder_sees_only_window_lengths_in_its_granule(openvino_voice, monkeypatch):
+    voice = openvino_voice("bf16")
     assert voice.sovits.window_granule == 16
     seen: list[int] = []
     decode = voice.sovits.decode
@@ -120,7 +133,7 @@ def test_the_openvino_decoder_sees_only_window_lengths_in_its_granule(spec, expo
         seen.append(codes.shape[-1])
         return decode(codes, *args, **kwargs)
 
-    voice.sovits.decode = recording_decode
+    monkeypatch.setattr(voice.sovits, "decode", recording_decode)
     units = {}
 
     async def speak() -> None:
@@ -134,10 +147,10 @@ def test_the_openvino_decoder_sees_only_window_lengths_in_its_granule(spec, expo
     assert any(length % 16 == 0 and length not in (13, 33) for length in seen)
 
 
-def test_concurrent_decodes_of_one_openvino_graph_all_succeed(spec, export_dir):
+def test_concurrent_decodes_of_one_openvino_graph_all_succeed(openvino_voice):
     # One infer request per calling thread: with a single request, concurrent streams failed with
     # "Infer Request is busy".
-    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="bf16")
+    voice = openvino_voice("bf16")
     errors: list[str] = []
 
     def decode_many() -> None:
@@ -156,13 +169,13 @@ def test_concurrent_decodes_of_one_openvino_graph_all_succeed(spec, export_dir):
     assert errors == []
 
 
-def test_short_unit_lengths_compile_in_the_background_when_asked(spec, export_dir, monkeypatch):
-    voice = Voice.load(spec, "cpu", backend="openvino", onnx_dir=export_dir, precision="bf16")
+def test_short_unit_lengths_compile_in_the_background_when_asked(openvino_voice, monkeypatch):
+    voice = openvino_voice("bf16")
     assert set(window_lengths(ChunkPlan(), 16)) <= voice.sovits.lengths_run  # compiled at load
-    assert not {5, 6, 7} & voice.sovits.lengths_run
+    fresh = [length for length in range(1, 48) if length not in voice.sovits.lengths_run][:3]
     monkeypatch.delenv("AGENT_TTS_OPENVINO_BACKGROUND_COMPILE", raising=False)
-    assert compile_short_lengths_in_background(voice.sovits, voice.ge, [5, 6, 7]) is None  # off by default
+    assert compile_short_lengths_in_background(voice.sovits, voice.ge, fresh) is None  # off by default
     monkeypatch.setenv("AGENT_TTS_OPENVINO_BACKGROUND_COMPILE", "1")
-    thread = compile_short_lengths_in_background(voice.sovits, voice.ge, [5, 6, 7])
+    thread = compile_short_lengths_in_background(voice.sovits, voice.ge, fresh)
     thread.join(120)
-    assert not thread.is_alive() and {5, 6, 7} <= voice.sovits.lengths_run
+    assert len(fresh) == 3 and not thread.is_alive() and set(fresh) <= voice.sovits.lengths_run
