@@ -129,20 +129,32 @@ async def main(pipelines: str, mode: str) -> None:
                             cancel_on_idle_timeout=False)
     result: dict = {}
 
+    def step(name: str) -> None:  # on stderr, so a hung run's stack dump says how far it got
+        print(f"scenario step: {name}", file=sys.stderr, flush=True)
+
     async def drive() -> None:
         try:
             await asyncio.sleep(1.0)
+            step("first question")
             await worker.queue_frame(LLMMessagesAppendFrame([{"role": "user", "content": "Where is my order?"}],
                                                             run_llm=True))
             await asyncio.wait_for(recorder.bot_started.wait(), timeout=60)
             recorder.bot_started.clear()
+            step("waiting for the words before the barge-in")
             await until(lambda: len(recorder.events["released"]) >= WORDS_BEFORE_BARGE_IN, timeout=60)
             result["user_speech_started"] = time.perf_counter()
+            step("user speaks")
             await asyncio.to_thread(sounddevice.play, user_speech.astype(np.float32), voice_agent.INPUT_RATE,
                                     device="agent_mic_out", blocking=True)
+            step("waiting for the next turn")
             await asyncio.wait_for(recorder.bot_started.wait(), timeout=60)  # the next turn is answered ...
+            step("waiting for that turn to end in full")
             await until(lambda: any(not turn["interrupted"] for turn in turns_stopped), timeout=60)  # ... in full
             await asyncio.sleep(0.5)
+            step("done")
+        except BaseException as exc:
+            step(f"failed: {type(exc).__name__}: {exc}")
+            raise
         finally:  # the pipeline ends whatever happened, so a failed step fails the test instead of hanging it
             await worker.queue_frame(EndFrame())
 
