@@ -72,6 +72,13 @@ def _round_up(value: int, granule: int) -> int:
     return -(-value // granule) * granule
 
 
+def window_start(emitted: int, end: int, plan: ChunkPlan, granule: int) -> int:
+    """Where the window ending at token `end` begins, `emitted` tokens having been emitted: `left_context`
+    before them, or, for a decoder of `window_granule` `granule` > 1, further back to a multiple of it."""
+    start = max(0, emitted - plan.left_context)
+    return max(0, end - _round_up(end - start, granule)) if granule > 1 else start
+
+
 def window_lengths(plan: ChunkPlan, granule: int) -> list[int]:
     """The window lengths `ChunkedDecoder` decodes with `plan` for a decoder of `window_granule` `granule` (see
     there), for units long enough to fill them; shorter units add their own lengths. Empty for granule 1."""
@@ -81,9 +88,9 @@ def window_lengths(plan: ChunkPlan, granule: int) -> list[int]:
     emitted, index = 0, 0
     while True:  # the windows of a long unit's chunks, until their lengths repeat
         wanted = plan.chunk_tokens(index)
-        end, start = emitted + wanted + plan.holdback, max(0, emitted - plan.left_context)
-        lengths.add(min(end, _round_up(end - start, granule)))  # one that would begin before token 0 begins at it
-        if wanted == plan.max_tokens and end - start == plan.left_context + plan.max_tokens + plan.holdback:
+        end = emitted + wanted + plan.holdback
+        lengths.add(end - window_start(emitted, end, plan, granule))
+        if wanted == plan.max_tokens and emitted >= plan.left_context:
             break
         emitted += wanted
         index += 1
@@ -166,10 +173,8 @@ class ChunkedDecoder:
         if self.stopped or not self.may_decode():
             self.stopped = True
             return None
-        start = max(0, self.emitted_tokens - self.plan.left_context)
         granule = getattr(self.sovits, "window_granule", 1)
-        if granule > 1:  # a decoder that compiles per length: more left context, so that few lengths occur
-            start = max(0, len(self.tokens) - _round_up(len(self.tokens) - start, granule))
+        start = window_start(self.emitted_tokens, len(self.tokens), self.plan, granule)
         window = self.tokens[start:]
         codes = torch.tensor(window, dtype=torch.long, device=self.phone_ids.device)[None, None]
         noise = None
