@@ -2,8 +2,8 @@
 
 OpenVINO compiles the decoder's kernels anew for each token count it has not
 run yet (0.7-1 s in bf16 on the project's 2-core AMX Xeon, against 60-100 ms
-a decode afterwards), and keeps each compiled length's buffers (about 80 MB
-per length at 40 tokens, real-size decoder). The chunked decoder keeps its
+a decode afterwards), and keeps each compiled length's buffers (94-139 MB
+per length between 25 and 48 tokens, real-size decoder). The chunked decoder keeps its
 windows to the default chunk plan's lengths and multiples of 16 tokens,
 compiled at load, but a window that begins at a unit's first token is as long
 as the unit so far, so a short unit (up to `SHORT_UNIT_TOKENS`, about 2 s of
