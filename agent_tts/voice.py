@@ -35,6 +35,7 @@ from agent_tts.compute_device import compute_device
 from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.checkpoints import load_sovits, load_speaker_verification
+from agent_tts.models.packed_linear import pack_bert_if_faster
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.precision import PrecisionPlan, resolve_precision
 from agent_tts.models.quantization import quantize_linear_weights
@@ -256,7 +257,10 @@ class Voice:
         reference = derive_reference_features(spec, encoders, bert, frontend, sovits.config, device)
         del encoders, hubert, sv_model  # used once per reference clip
         sovits.to(plan.sovits_dtype)
-        bert = (quantize_linear_weights(bert, plan.bert_dtype) if plan.int8_weights and plan.int8_bert
-                else bert.to(plan.bert_dtype))
+        if plan.int8_weights and plan.int8_bert:
+            bert = quantize_linear_weights(bert, plan.bert_dtype)
+        else:
+            bert = bert.to(plan.bert_dtype)
+            pack_bert_if_faster(bert)
         release_idle_workers()  # the loading thread's OpenMP workers would slow every stream's (openmp_pool.py)
         return cls(spec, gpt, sovits, bert, frontend, reference, device, precision=plan)

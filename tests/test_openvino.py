@@ -112,15 +112,19 @@ def test_the_int8_plan_runs_the_gpt_on_torch_with_int8_weights_beside_openvino(s
     auto = openvino_voice("auto")
     assert auto.precision.name == ("int8" if cpu_features().native_bf16 else "fp32")
 
-    # The same seed and options give the same tokens as the torch backend's int8 GPT: the GPT is that model.
+    # The GPT is the torch backend's int8 model, loaded once for both: the same seed and options give the same
+    # tokens. The text is English, which has no BERT features: Chinese text's come from each voice's own BERT
+    # (OpenVINO bf16 here, torch int8 there), and a near-tie in the GPT can follow their difference.
     torch_int8 = Voice.load(spec, "cpu", precision="int8")
+    assert voice.gpt is torch_int8.gpt
 
     async def tokens(engine_voice: Voice) -> list[int]:
-        chunks = [chunk async for chunk in Synthesizer(engine_voice).stream("今天天气很好。", seed=5, top_k=1,
-                                                                            fixed_tokens=30)]
+        chunks = [chunk async for chunk in Synthesizer(engine_voice).stream(
+            "The weather is nice today.", language="en", seed=5, top_k=1, fixed_tokens=30)]
         return [token for chunk in chunks for token in chunk.semantic_tokens]
 
-    assert asyncio.run(tokens(voice)) == asyncio.run(tokens(torch_int8))
+    ours = asyncio.run(tokens(voice))
+    assert len(ours) == 30 and ours == asyncio.run(tokens(torch_int8))
 
 
 def test_the_openvino_decoder_sees_only_window_lengths_in_its_granule(openvino_voice, monkeypatch):

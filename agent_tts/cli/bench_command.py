@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agent_tts.cli.bench_voice import bench_voice_tomls, say
 from agent_tts.cli.engine_arguments import add_device_argument
+from agent_tts.models.packed_linear import linear_layout
 from agent_tts.models.precision import PRECISIONS
 from agent_tts.voice import BACKENDS
 
@@ -203,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
                 label = configuration if len(tomls) == 1 else f"{configuration} {voice.version}"
                 loaded[label] = {"backend": backend, "voice_version": voice.version,
                                  "precision": voice.precision.describe() if voice.precision is not None else "fp32",
+                                 "linears": f"GPT {linear_layout(voice.gpt)}, BERT {linear_layout(voice.bert)}",
                                  "load_s": time.perf_counter() - started,
                                  "resident_added_by_load_mib": _resident_mib() - resident}
                 say(f"{label}: voice loaded in {loaded[label]['load_s']:.1f} s ({loaded[label]['precision']})")
@@ -296,7 +298,8 @@ def _print(figures: dict) -> None:
     backends = figures["backends"]
     for label, runs in backends.items():
         print(f"{label}: {runs['backend']} backend, {runs['precision']}; {runs['voice_version']} voice, loaded in "
-              f"{runs['load_s']:.1f} s, adding {runs['resident_added_by_load_mib']:.0f} MiB resident")
+              f"{runs['load_s']:.1f} s, adding {runs['resident_added_by_load_mib']:.0f} MiB resident; linears: "
+              f"{runs['linears']}")
         for name in ("sentence_20_chars", "paragraph_3_sentences"):
             case = runs[name]
             s, w = case["streaming"], case.get("whole")

@@ -64,6 +64,7 @@ def _cpu(report: Report) -> None:
     report.heading("CPU and precision")
     report.line(cpu_features().summary())
     report.line(f"--precision auto on the CPU: {resolve_precision('auto', torch.device('cpu')).describe()}")
+    _packed_linears(report)
     version = openvino_version()
     if version:
         from agent_tts.openvino.voice_loader import openvino_plan
@@ -71,6 +72,28 @@ def _cpu(report: Report) -> None:
         report.line(f"openvino {version} (--backend openvino; with --precision auto: {openvino_plan('auto').describe()})")
     else:
         report.line("openvino: not installed (--backend openvino needs: pip install openvino)")
+
+
+def _packed_linears(report: Report) -> None:
+    """What `packed_linear.py` measures at load, on one real-size GPT layer's shapes with random weights."""
+    import torch
+
+    from agent_tts.models.packed_linear import GPT_PROBE_ROWS, packed_linears_setting, packing_is_faster
+
+    dim, feedforward = 512, 2048
+    setting = packed_linears_setting()
+    for dtype in (torch.float32, torch.bfloat16):
+        probe = [(torch.randn(3 * dim, dim).to(dtype), torch.randn(3 * dim).to(dtype)),
+                 (torch.randn(dim, dim).to(dtype), torch.randn(dim).to(dtype)),
+                 (torch.randn(feedforward, dim).to(dtype), torch.randn(feedforward).to(dtype)),
+                 (torch.randn(dim, feedforward).to(dtype), torch.randn(dim).to(dtype))]
+        faster, plain_s, packed_s = packing_is_faster(probe, GPT_PROBE_ROWS)
+        name = "fp32" if dtype == torch.float32 else "bf16"
+        verdict = {"auto": "packed" if faster else "as stored", "on": "packed (forced on)",
+                   "off": "as stored (forced off)"}[setting]
+        report.line(f"{name} GPT linears, one real-size layer at {'/'.join(map(str, GPT_PROBE_ROWS))} rows: "
+                    f"as stored {plain_s * 1000:.1f} ms, oneDNN-packed {packed_s * 1000:.1f} ms -> voices load "
+                    f"them {verdict} (AGENT_TTS_PACKED_LINEARS={setting})")
 
 
 def _onnxruntime(report: Report) -> None:

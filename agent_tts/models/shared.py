@@ -4,7 +4,9 @@
 the file (resolved path, size, modification time) and how it was loaded
 (device, and the GPT's dtype and int8 weights from the precision plan). Two
 voices of one speaker with different reference clips then decode in the same
-batched step (`engine/scheduler.py`).
+batched step (`engine/scheduler.py`). A CPU GPT in fp32 or bf16 has its
+linears packed for oneDNN where that measures faster on this machine
+(`packed_linear.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import torch
 
 from agent_tts.models.checkpoints import load_gpt
+from agent_tts.models.packed_linear import pack_gpt_if_faster
 from agent_tts.models.precision import PrecisionPlan
 from agent_tts.models.quantization import quantize_linear_weights
 from agent_tts.models.t2s import Text2SemanticModel
@@ -36,7 +39,11 @@ def shared_gpt(path: str | Path, plan: PrecisionPlan, device: torch.device) -> T
         gpt = _LOADED.get(key) if key is not None else None
         if gpt is None:
             gpt = load_gpt(path).to(device).eval()
-            gpt = quantize_linear_weights(gpt, plan.gpt_dtype) if plan.int8_weights else gpt.to(plan.gpt_dtype)
+            if plan.int8_weights:
+                gpt = quantize_linear_weights(gpt, plan.gpt_dtype)
+            else:
+                gpt = gpt.to(plan.gpt_dtype)
+                pack_gpt_if_faster(gpt)
             if key is not None:
                 _LOADED[key] = gpt
         return gpt

@@ -1,0 +1,196 @@
+"""Linear layers whose weights are reordered once, at load, into oneDNN's blocked layout, where that measures faster.
+
+On the CPU, torch's `F.linear` hands fp32 products to MKL and bf16 ones to
+oneDNN, in both cases from the weight as it is stored, [out, in]; the kernel
+then reorders or re-reads it in its own layout on every call. An AR step is a
+product of a few rows by every weight of the GPT, so that per-call work is
+much of the step. `PackedLinear` keeps only the reordered copy (made by
+`torch.ops.mkldnn._reorder_linear_weight`, the same call torch's compiler
+uses when it freezes a model) and multiplies with oneDNN's linear kernel.
+
+Whether that wins depends on the CPU and its MKL: measured on a 2-core AMD
+EPYC (Zen 5, AVX-512) with torch 2.13, the GPT's 96 fp32 linears took
+18 ms for one row and 67 ms for eight through MKL against 9 and 13 ms packed,
+and a 200-row prefill 168 against 72 ms (docs/benchmarks.md, "Packed
+weights"). So `pack_linears_if_faster` times both ways on the model's own
+first-layer weights, at the row counts it will see, and packs only where
+packing is faster on this machine; `AGENT_TTS_PACKED_LINEARS=on|off`
+overrides the measurement.
+
+A packed module is for inference on the CPU only: the reordered weight is an
+opaque oneDNN tensor, outside ``state_dict`` and ``.to()``, so pack a model
+last, after its device and dtype are final (a model to export or to compare
+with upstream is loaded unpacked).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from agent_tts.errors import OptionError
+from agent_tts.models.t2s import MultiheadSelfAttention
+
+PACKED_LINEARS_ENV = "AGENT_TTS_PACKED_LINEARS"
+PACKED_LINEARS_CHOICES = ("auto", "on", "off")
+GPT_PROBE_ROWS = (1, 8, 128)  # an AR step alone, a batched step, a prefill
+BERT_PROBE_ROWS = (32,)  # the tokens of a clause
+
+
+class PackedLinear(nn.Module):
+    """``y = x W^T + b`` by oneDNN's linear kernel, with ``W`` held only in the kernel's own (reordered) layout."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.out_features, self.in_features = weight.shape
+        self.dtype = weight.dtype
+        with torch.no_grad():
+            self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous())
+        self.bias = None if bias is None else bias.detach().clone()
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> "PackedLinear":
+        return cls(linear.weight, linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, {self.dtype}, oneDNN-packed"
+
+
+class PackedSelfAttention(nn.Module):
+    """A `MultiheadSelfAttention` whose packed in-projection and output projection are `PackedLinear`s."""
+
+    def __init__(self, attention: MultiheadSelfAttention) -> None:
+        super().__init__()
+        self.in_proj = PackedLinear(attention.in_proj_weight, attention.in_proj_bias)
+        self.out_proj = PackedLinear.from_linear(attention.out_proj)
+
+    def in_projection(self, x: torch.Tensor) -> torch.Tensor:
+        return self.in_proj(x)
+
+
+def pack_linears(module: nn.Module) -> nn.Module:
+    """`module` with every `nn.Linear` (and the GPT's packed attention in-projections) a `PackedLinear`;
+    changed in place and returned."""
+    for parent in list(module.modules()):
+        if isinstance(parent, MultiheadSelfAttention):
+            continue  # replaced whole by its parent
+        for name, child in list(parent.named_children()):
+            if isinstance(child, MultiheadSelfAttention):
+                setattr(parent, name, PackedSelfAttention(child))
+            elif type(child) is nn.Linear:
+                setattr(parent, name, PackedLinear.from_linear(child))
+    _return_freed_memory()
+    return module
+
+
+def _return_freed_memory() -> None:
+    """Give the heap pages the unpacked weights held back to the system (glibc keeps them otherwise: a loaded
+    voice stayed about 370 MiB larger); nothing where the C library is not glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _best_of(run: Callable[[], object], repeats: int = 5) -> float:
+    run()  # oneDNN builds its kernel on the first call
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+Weights = tuple[torch.Tensor, torch.Tensor | None]
+
+
+def probe_weights(module: nn.Module, count: int) -> list[Weights]:
+    """The first `count` linear weights (and biases) of `module`, in module order: what a layer multiplies."""
+    found: list[Weights] = []
+    for child in module.modules():
+        if isinstance(child, MultiheadSelfAttention):
+            found.append((child.in_proj_weight, child.in_proj_bias))
+        elif type(child) is nn.Linear:
+            found.append((child.weight, child.bias))
+        if len(found) >= count:
+            break
+    return found
+
+
+def packing_is_faster(probe: Sequence[Weights], rows: Sequence[int]) -> tuple[bool, float, float]:
+    """Whether these linears take less time packed than as they are, summed over inputs of each of `rows` rows
+    (best of five timings each), and the two sums in seconds."""
+    packed = [PackedLinear(weight, bias) for weight, bias in probe]
+    plain_s = packed_s = 0.0
+    with torch.inference_mode():
+        for count in rows:
+            inputs = [torch.randn(count, weight.shape[1], dtype=weight.dtype) for weight, _ in probe]
+            plain_s += _best_of(lambda: [F.linear(x, weight, bias) for x, (weight, bias) in zip(inputs, probe)])
+            packed_s += _best_of(lambda: [linear(x) for x, linear in zip(inputs, packed)])
+    return packed_s < plain_s, plain_s, packed_s
+
+
+_DECISIONS: dict[tuple, bool] = {}
+_DECISIONS_LOCK = threading.Lock()
+
+
+def packed_linears_setting() -> str:
+    """`AGENT_TTS_PACKED_LINEARS`: auto (measure; the default), on or off."""
+    setting = os.environ.get(PACKED_LINEARS_ENV, "auto").strip().lower() or "auto"
+    if setting not in PACKED_LINEARS_CHOICES:
+        raise OptionError(f"{PACKED_LINEARS_ENV} must be one of {', '.join(PACKED_LINEARS_CHOICES)}, "
+                          f"got {setting!r}")
+    return setting
+
+
+def pack_linears_if_faster(module: nn.Module, probe: Sequence[Weights], rows: Sequence[int]) -> bool:
+    """Pack `module`'s linears (`pack_linears`) if packing `probe`, a few of its weights (`probe_weights`),
+    measures faster at these row counts; decided once per process for each set of shapes, dtype and rows. Only
+    CPU fp32 and bf16 weights are packed. Returns whether `module` was packed."""
+    weights = [weight for weight, _ in probe]
+    if not weights or any(w.device.type != "cpu" or w.dtype not in (torch.float32, torch.bfloat16) for w in weights):
+        return False
+    setting = packed_linears_setting()
+    if setting == "off":
+        return False
+    if setting == "auto":
+        key = (tuple(tuple(w.shape) for w in weights), weights[0].dtype, tuple(rows), torch.get_num_threads())
+        with _DECISIONS_LOCK:
+            if key not in _DECISIONS:
+                _DECISIONS[key] = packing_is_faster(probe, rows)[0]
+            if not _DECISIONS[key]:
+                return False
+    pack_linears(module)
+    return True
+
+
+def pack_gpt_if_faster(gpt: nn.Module) -> bool:
+    """`pack_linears_if_faster` for the GPT, measured on its first layer at AR-step, batched-step and prefill
+    row counts."""
+    return pack_linears_if_faster(gpt, probe_weights(gpt.h.layers[0], 4), GPT_PROBE_ROWS)
+
+
+def pack_bert_if_faster(bert: nn.Module) -> bool:
+    """`pack_linears_if_faster` for a `BertFeatureExtractor`'s encoder, measured on its first layer. The
+    masked-LM head stays as it is: its decoder shares the word embeddings' weight."""
+    encoder = bert.model.bert
+    return pack_linears_if_faster(encoder, probe_weights(encoder, 6), BERT_PROBE_ROWS)
+
+
+def linear_layout(module: object) -> str:
+    """How `module`'s linears hold their weights: ``oneDNN-packed``, ``as stored`` or ``not torch`` (a model run by
+    ONNX Runtime or OpenVINO)."""
+    if not isinstance(module, nn.Module):
+        return "not torch"
+    return "oneDNN-packed" if any(isinstance(child, PackedLinear) for child in module.modules()) else "as stored"
