@@ -108,8 +108,18 @@ def _print_record(record: dict) -> None:
     print(f"{record['stage']:4} {record['text_name']:22} {record['streams']:3} streams {record['engine']:8} "
           f"AR {record['ar_tokens_per_s']:7.1f} tok/s  audio {record['audio_s_per_wall_s']:5.2f} s/s  "
           f"first p50/p95 {1000 * record['first_audio_p50_s']:6.0f}/{1000 * record['first_audio_p95_s']:6.0f} ms  "
-          f"RTF p50 {record['rtf_p50']:5.2f}  peak {record['peak_rss_mib']:6.0f} MiB  rows {record['max_batch_rows']}",
-          flush=True)
+          f"RTF p50 {record['rtf_p50']:5.2f}  peak {record['peak_rss_mib']:6.0f} MiB  rows {record['max_batch_rows']}"
+          + _scheduler_line(record), flush=True)
+
+
+def _scheduler_line(record: dict) -> str:
+    """The batched engine's steady state: its full-batch steps alone, and the share of the wall in prefills."""
+    parts = []
+    if record.get("full_batch_step_tokens_per_s"):
+        parts.append(f"full-batch steps {record['full_batch_step_tokens_per_s']:.1f} tok/s")
+    if record.get("prefill_s") is not None:
+        parts.append(f"prefills {100 * record['prefill_s'] / record['wall_s']:.0f}% of the wall")
+    return f"  ({', '.join(parts)})" if parts else ""
 
 
 def _print_summary(records: list[dict]) -> None:
@@ -125,5 +135,8 @@ def _print_summary(records: list[dict]) -> None:
             parts.append(f"{record['ar_tokens_per_s'] / threads['ar_tokens_per_s']:.2f}x threads")
         if single and streams > 1:
             parts.append(f"{record['ar_tokens_per_s'] / single['ar_tokens_per_s']:.2f}x one stream")
+            if record.get("full_batch_step_tokens_per_s") and single.get("full_batch_step_tokens_per_s"):
+                steps = record["full_batch_step_tokens_per_s"] / single["full_batch_step_tokens_per_s"]
+                parts.append(f"its full-batch steps {steps:.2f}x one stream's")
         if parts:
             print(f"{stage:4} {text:22} {streams:3} streams: batched AR tokens/s = {', '.join(parts)}")

@@ -115,6 +115,8 @@ class ARScheduler:
         self._thread: threading.Thread | None = None
         self._exiting = False  # the interpreter is exiting: the thread ends after the step in flight
         self.batch_sizes: deque[int] = deque(maxlen=10_000)  # rows per batched step, most recent last
+        self.step_seconds: deque[float] = deque(maxlen=10_000)  # and how long each took (benchmarks)
+        self.prefill_seconds: deque[float] = deque(maxlen=10_000)  # each prefill's time, most recent last
         release_idle_workers()  # allocating the cache may have given the constructing thread OpenMP workers
 
     @property
@@ -182,7 +184,9 @@ class ARScheduler:
                 self._fail_all(exc, newcomer)
 
     def _prefill(self, unit: ScheduledUnit) -> None:
+        started = time.perf_counter()
         row = self.decoder.add(unit.request)
+        self.prefill_seconds.append(time.perf_counter() - started)
         with self.condition:
             if row is None:  # cancelled before its prefill
                 self._finish(unit)
@@ -195,7 +199,9 @@ class ARScheduler:
     def _step(self, units: list[ScheduledUnit]) -> None:
         if not units:
             return
+        started = time.perf_counter()
         self.decoder.step([unit.row for unit in units])
+        self.step_seconds.append(time.perf_counter() - started)
         self.batch_sizes.append(len(units))
         with self.condition:
             for unit in units:

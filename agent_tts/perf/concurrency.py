@@ -49,6 +49,10 @@ class ConcurrencyRecord:
     rtf_p95: float
     peak_rss_mib: float
     max_batch_rows: int      # the most rows one batched step held (1 for threads)
+    full_batch_step_tokens_per_s: float | None = None
+    """Batched: tokens per second of the steps alone that held a row of every stream (the steady state, without
+    prefills or the ramp up and down); None for threads or if no step held them all."""
+    prefill_s: float | None = None  # batched: seconds the scheduler spent in prefills
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -89,11 +93,24 @@ def _synthesizer(voice: Voice, engine: str) -> Synthesizer:
     return Synthesizer(voice, batching=engine == "batched")
 
 
-def _max_rows(voice: Voice, engine: str, since: int) -> int:
+def _clear_scheduler_log(voice: Voice, engine: str) -> None:
+    """Forget the steps and prefills the scheduler has logged, so what it logs next is this run's alone."""
+    if engine == "batched":
+        scheduler = scheduler_for(voice.gpt)
+        for log in (scheduler.batch_sizes, scheduler.step_seconds, scheduler.prefill_seconds):
+            log.clear()
+
+
+def _scheduler_figures(voice: Voice, engine: str, streams: int) -> dict:
+    """From the scheduler's log of this run: the most rows a step held, the full-batch step rate, prefill time."""
     if engine != "batched":
-        return 1
-    sizes = list(scheduler_for(voice.gpt).batch_sizes)[since:]
-    return max(sizes, default=0)
+        return {"max_batch_rows": 1}
+    scheduler = scheduler_for(voice.gpt)
+    steps = list(zip(scheduler.batch_sizes, scheduler.step_seconds))
+    full = [seconds for rows, seconds in steps if rows == streams]
+    return {"max_batch_rows": max((rows for rows, _ in steps), default=0),
+            "full_batch_step_tokens_per_s": streams * len(full) / sum(full) if full else None,
+            "prefill_s": sum(scheduler.prefill_seconds)}
 
 
 async def _one_stream(synthesizer: Synthesizer, text: str, options: dict) -> dict:
@@ -113,7 +130,7 @@ async def _one_stream(synthesizer: Synthesizer, text: str, options: dict) -> dic
 def measure_streams(voice: Voice, engine: str, text: str, streams: int, options: dict) -> ConcurrencyRecord:
     """`streams` concurrent streams of `text` (seeds 0..N-1) through the whole pipeline."""
     synthesizer = _synthesizer(voice, engine)
-    since = len(scheduler_for(voice.gpt).batch_sizes) if engine == "batched" else 0
+    _clear_scheduler_log(voice, engine)
 
     async def run_all() -> list[dict]:
         return await asyncio.gather(*(_one_stream(synthesizer, text, {**options, "seed": seed})
@@ -130,7 +147,7 @@ def measure_streams(voice: Voice, engine: str, text: str, streams: int, options:
                              sum(result["audio_s"] for result in results) / wall,
                              statistics.median(firsts), percentile(firsts, 0.95),
                              statistics.median(rtfs), percentile(rtfs, 0.95), memory.peak,
-                             _max_rows(voice, engine, since))
+                             **_scheduler_figures(voice, engine, streams))
 
 
 def measure_ar_only(voice: Voice, engine: str, text: str, streams: int, options: dict) -> ConcurrencyRecord:
@@ -142,7 +159,7 @@ def measure_ar_only(voice: Voice, engine: str, text: str, streams: int, options:
     phonemes = voice.frontend(text, synthesis.language)
     decode = decode_options(synthesis, len(phonemes.phones))
     template = unit_request(voice, phonemes, decode, None)
-    since = len(scheduler_for(voice.gpt).batch_sizes) if engine == "batched" else 0
+    _clear_scheduler_log(voice, engine)
     results: list[dict] = [{} for _ in range(streams)]
 
     def request(seed: int) -> ARRequest:
@@ -182,7 +199,7 @@ def measure_ar_only(voice: Voice, engine: str, text: str, streams: int, options:
     return ConcurrencyRecord(engine, "ar", text, streams, wall, tokens, tokens / wall, tokens / 25 / wall,
                              statistics.median(firsts), percentile(firsts, 0.95),
                              statistics.median(rtfs), percentile(rtfs, 0.95), memory.peak,
-                             _max_rows(voice, engine, since))
+                             **_scheduler_figures(voice, engine, streams))
 
 
 def as_dict(record: ConcurrencyRecord) -> dict:
