@@ -7,6 +7,8 @@ import pytest
 
 from agent_tts.cli.main import main
 from agent_tts.engine.chunked_decoder import ChunkPlan
+from agent_tts.models.checkpoints import load_gpt
+from agent_tts.models.packed_linear import PACKED_LINEARS_ENV, linear_layout
 from agent_tts.perf.machine_rates import MachineRates, measure_machine_rates
 from agent_tts.perf.work_floor import count_work, time_floor
 from agent_tts.voice import Voice
@@ -31,9 +33,19 @@ def test_an_ar_step_counts_every_weight_product_and_the_attention_over_the_cache
     per_layer = 2 * (4 * dim * dim + 2 * dim * ff) + 4 * dim * attended  # q,k,v,out; feed-forward; scores and mix
     head = 2 * dim * voice.gpt.ar_predict_layer.out_features
     assert work.step_gflop * 1e9 == config.num_layers * per_layer + head
-    weights = sum(p.numel() * 4 for p in [*voice.gpt.h.parameters(), *voice.gpt.ar_predict_layer.parameters()])
+    stored = load_gpt(voice.spec.gpt)  # as in the file: the voice's own may hold its weights packed
+    weights = sum(p.numel() * 4 for p in [*stored.h.parameters(), *stored.ar_predict_layer.parameters()])
     cache = 2 * config.num_layers * attended * dim * 4
     assert work.step_mbytes * 1e6 == pytest.approx(weights + cache)
+
+
+@pytest.mark.parametrize("packing", ["on", "off"])
+def test_the_work_is_the_same_whether_the_weights_are_packed_or_not(gsv_v2_fixture, tmp_path, monkeypatch, work,
+                                                                   packing):
+    monkeypatch.setenv(PACKED_LINEARS_ENV, packing)
+    loaded = Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path))
+    assert linear_layout(loaded.gpt) == ("oneDNN-packed" if packing == "on" else "as stored")
+    assert count_work(loaded, UNIT) == work
 
 
 def test_the_prefill_covers_reference_and_target_phones_and_the_prompt(voice, work):

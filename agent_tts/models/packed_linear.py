@@ -1,26 +1,26 @@
 """Linear layers whose weights are reordered once, at load, into oneDNN's blocked layout, where that measures faster.
 
-On the CPU, torch's `F.linear` hands fp32 products to MKL and bf16 ones to
-oneDNN, in both cases from the weight as it is stored, [out, in]; the kernel
-then reorders or re-reads it in its own layout on every call. An AR step is a
-product of a few rows by every weight of the GPT, so that per-call work is
-much of the step. `PackedLinear` keeps only the reordered copy (made by
-`torch.ops.mkldnn._reorder_linear_weight`, the same call torch's compiler
-uses when it freezes a model) and multiplies with oneDNN's linear kernel.
+On the CPU, torch's `F.linear` multiplies by the weight as it is stored,
+[out, in], through MKL (fp32) or oneDNN (bf16). `PackedLinear` keeps only a
+copy reordered into the layout oneDNN's own linear kernel reads (made by
+`torch.ops.mkldnn._reorder_linear_weight`, the call torch's compiler makes
+when it freezes a model) and multiplies with that kernel. An AR step is a
+product of a few rows by every weight of the GPT, so the kernel's handling
+of the weight is most of the step.
 
-Whether that wins depends on the CPU and its MKL: measured on a 2-core AMD
-EPYC (Zen 5, AVX-512) with torch 2.13, the GPT's 96 fp32 linears took
-18 ms for one row and 67 ms for eight through MKL against 9 and 13 ms packed,
-and a 200-row prefill 168 against 72 ms (docs/benchmarks.md, "Packed
-weights"). So `pack_linears_if_faster` times both ways on the model's own
-first-layer weights, at the row counts it will see, and packs only where
-packing is faster on this machine; `AGENT_TTS_PACKED_LINEARS=on|off`
-overrides the measurement.
+Whether that wins depends on the CPU and its libraries: on a 2-core AMD
+EPYC (Zen 5, AVX-512, no AMX) with torch 2.13, the GPT's 96 fp32 linears
+took 18.8 ms for one row and 23.0 for eight as stored against 9.1 and 9.9
+packed, and 176.6 against 75.2 ms for a 200-row prefill (docs/benchmarks.md,
+"Packed weights on a Zen 5 EPYC without AMX"). So `pack_linears_if_faster`
+times both ways on the model's own first-layer weights, at the row counts
+it will see, and packs only where packing is faster on this machine;
+`AGENT_TTS_PACKED_LINEARS=on|off` overrides the measurement.
 
 A packed module is for inference on the CPU only: the reordered weight is an
 opaque oneDNN tensor, outside ``state_dict`` and ``.to()``, so pack a model
-last, after its device and dtype are final (a model to export or to compare
-with upstream is loaded unpacked).
+last, after its device and dtype are final (a model to export is loaded
+unpacked).
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ class PackedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
+
+    @property
+    def weight_bytes(self) -> int:
+        """What the weight and bias hold as values (the packed layout's padding not counted)."""
+        element = torch.empty(0, dtype=self.dtype).element_size()
+        return element * (self.out_features * self.in_features + (self.out_features if self.bias is not None else 0))
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, {self.dtype}, oneDNN-packed"
@@ -194,3 +200,12 @@ def linear_layout(module: object) -> str:
     if not isinstance(module, nn.Module):
         return "not torch"
     return "oneDNN-packed" if any(isinstance(child, PackedLinear) for child in module.modules()) else "as stored"
+
+
+def weight_megabytes(modules: Sequence[nn.Module]) -> float:
+    """The megabytes of values the modules' parameters and packed weights hold (what a pass over them reads)."""
+    total = 0
+    for module in modules:
+        total += sum(parameter.numel() * parameter.element_size() for parameter in module.parameters())
+        total += sum(child.weight_bytes for child in module.modules() if isinstance(child, PackedLinear))
+    return total / 1e6

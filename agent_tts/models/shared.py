@@ -2,11 +2,11 @@
 
 `shared_gpt` keeps each loaded GPT as long as some voice holds it, keyed by
 the file (resolved path, size, modification time) and how it was loaded
-(device, and the GPT's dtype and int8 weights from the precision plan). Two
-voices of one speaker with different reference clips then decode in the same
-batched step (`engine/scheduler.py`). A CPU GPT in fp32 or bf16 has its
-linears packed for oneDNN where that measures faster on this machine
-(`packed_linear.py`).
+(device, the GPT's dtype and int8 weights from the precision plan, and the
+`AGENT_TTS_PACKED_LINEARS` setting). Two voices of one speaker with
+different reference clips then decode in the same batched step
+(`engine/scheduler.py`). A CPU GPT in fp32 or bf16 has its linears packed
+for oneDNN where that measures faster on this machine (`packed_linear.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from agent_tts.models.checkpoints import load_gpt
-from agent_tts.models.packed_linear import pack_gpt_if_faster
+from agent_tts.models.packed_linear import pack_gpt_if_faster, packed_linears_setting
 from agent_tts.models.precision import PrecisionPlan
 from agent_tts.models.quantization import quantize_linear_weights
 from agent_tts.models.t2s import Text2SemanticModel
@@ -32,7 +32,8 @@ def shared_gpt(path: str | Path, plan: PrecisionPlan, device: torch.device) -> T
     path = Path(path).resolve()
     try:
         stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns, str(device), str(plan.gpt_dtype), plan.int8_weights)
+        key = (str(path), stat.st_size, stat.st_mtime_ns, str(device), str(plan.gpt_dtype), plan.int8_weights,
+               packed_linears_setting())
     except OSError:
         key = None  # load_gpt reports the missing file
     with _LOCK:

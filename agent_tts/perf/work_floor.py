@@ -24,6 +24,7 @@ bound by the larger of the two (`rtf_overlapped`).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 
@@ -31,6 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from agent_tts.engine.chunked_decoder import ChunkPlan
+from agent_tts.models.packed_linear import weight_megabytes
 from agent_tts.perf.machine_rates import MachineRates
 from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.voice import Voice
@@ -71,18 +73,21 @@ def _fused_cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_s
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-# The counter knows the CUDA attention kernels but not the fused CPU one that scaled_dot_product_attention runs here.
-_EXTRA_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fused_cpu_attention_flops}
+def _packed_linear_flops(input_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
+    rows = math.prod(input_shape[:-1])
+    return 2 * rows * input_shape[-1] * weight_shape[0]
+
+
+# The counter knows the CUDA attention kernels but not the fused CPU one that scaled_dot_product_attention runs
+# here, nor oneDNN's linear over packed weights (models/packed_linear.py).
+_EXTRA_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fused_cpu_attention_flops,
+                        torch.ops.mkldnn._linear_pointwise: _packed_linear_flops}
 
 
 def _counted(work) -> tuple[FlopCounterMode, object]:
     with FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter:
         result = work()
     return counter, result
-
-
-def _megabytes(parameters) -> float:
-    return sum(parameter.numel() * parameter.element_size() for parameter in parameters) / 1e6
 
 
 def _bert_used_layers(voice: Voice) -> int:
@@ -102,7 +107,7 @@ def _used_bert_gflop(voice: Voice, counter: FlopCounterMode) -> float:
 
 def _bert_mbytes(voice: Voice) -> float:
     layers = voice.bert.model.bert.encoder.layer[:_bert_used_layers(voice)]
-    return _megabytes(parameter for layer in layers for parameter in layer.parameters())
+    return weight_megabytes(layers)
 
 
 def _decode_gflop(voice: Voice, phone_ids: torch.Tensor, tokens: int) -> float:
@@ -128,7 +133,7 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
     one = torch.ones(1, dtype=torch.long)
     step, _ = _counted(lambda: gpt.step(torch.zeros(1, 1, dtype=torch.long), one * prompt.shape[1],
                                         one * positions, cache.view(1, positions + 1)))
-    gpt_mbytes = _megabytes([*gpt.h.parameters(), *gpt.ar_predict_layer.parameters()])
+    gpt_mbytes = weight_megabytes([gpt.h, gpt.ar_predict_layer])
     value_bytes = torch.empty(0, dtype=gpt.compute_dtype).element_size()
     cache_mbytes = 2 * gpt.config.num_layers * (positions + 1) * gpt.config.hidden_dim * value_bytes / 1e6
     speaks_chinese = [part for part in phonemes.parts or [phonemes] if part.language == "zh" and part.phones]
@@ -145,8 +150,7 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
         step_gflop=step.get_total_flops() / 1e9,
         step_mbytes=gpt_mbytes + cache_mbytes,
         step_cache_mbytes=cache_mbytes,
-        sovits_mbytes=_megabytes(parameter for module in (voice.sovits.enc_p, voice.sovits.flow, voice.sovits.dec)
-                                 for parameter in module.parameters()),
+        sovits_mbytes=weight_megabytes([voice.sovits.enc_p, voice.sovits.flow, voice.sovits.dec]),
         first_window_tokens=first_window,
         first_window_gflop=_decode_gflop(voice, target_phones, first_window),
         one_token_window_gflop=_decode_gflop(voice, target_phones, 1 + plan.holdback),
