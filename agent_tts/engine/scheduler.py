@@ -167,6 +167,9 @@ class ARScheduler:
                 newcomer = self._waiting.popleft() if self._waiting else None
                 stepping = [unit for unit in self._running if unit.wants_step]
                 if not ended and newcomer is None and not stepping:
+                    # Idle: give back this thread's OpenMP workers, which would slow the threads computing
+                    # meanwhile (the streams' SoVITS decoding; openmp_pool.py).
+                    release_idle_workers()
                     if self._running:  # every unit waits for its consumer: wait for room, a close or a cancel
                         self.condition.wait()
                     elif not self.condition.wait(IDLE_EXIT_SECONDS) and not self._waiting:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agent_tts.engine.ar_batch import ARRequest
+from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.engine.scheduler import scheduler_for
 from agent_tts.engine.synthesizer import SynthesisOptions, Synthesizer, decode_options, unit_request
 from agent_tts.engine.t2s_decoding import generate_semantic_tokens
@@ -160,6 +161,10 @@ def measure_ar_only(voice: Voice, engine: str, text: str, streams: int, options:
     decode = decode_options(synthesis, len(phonemes.phones))
     template = unit_request(voice, phonemes, decode, None)
     _clear_scheduler_log(voice, engine)
+    # This thread ran BERT for the template and now only waits: its idle OpenMP workers would slow the threads
+    # that decode (openmp_pool.py). Submitting to the scheduler gives them back too; the threads engine must not
+    # be measured with them.
+    release_idle_workers()
     results: list[dict] = [{} for _ in range(streams)]
 
     def request(seed: int) -> ARRequest:
