@@ -15,7 +15,8 @@ that pool was given back (docs/engine.md, "Threads and OpenMP").
 the caller's pool). That thread's next parallel op makes a new pool, which
 costs microseconds per worker. Threads call it when they hand their work to
 another thread and wait: after loading a voice, when submitting a unit to
-the AR scheduler and whenever a stream's worker waits for its tokens. Where
+the AR scheduler, whenever a stream's worker waits for its tokens and
+whenever the scheduler has nothing to step. Where
 torch does not use libgomp (other OpenMP runtimes, other systems) it does
 nothing.
 """
