@@ -28,8 +28,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -37,6 +36,7 @@ from torch.nn import functional as F
 
 from agent_tts.errors import OptionError
 from agent_tts.models.t2s import MultiheadSelfAttention
+from agent_tts.perf.machine_rates import best_seconds
 
 PACKED_LINEARS_ENV = "AGENT_TTS_PACKED_LINEARS"
 PACKED_LINEARS_CHOICES = ("auto", "on", "off")
@@ -108,16 +108,6 @@ def _return_freed_memory() -> None:
         pass
 
 
-def _best_of(run: Callable[[], object], repeats: int = 5) -> float:
-    run()  # oneDNN builds its kernel on the first call
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 Weights = tuple[torch.Tensor, torch.Tensor | None]
 
 
@@ -142,8 +132,8 @@ def packing_is_faster(probe: Sequence[Weights], rows: Sequence[int]) -> tuple[bo
     with torch.inference_mode():
         for count in rows:
             inputs = [torch.randn(count, weight.shape[1], dtype=weight.dtype) for weight, _ in probe]
-            plain_s += _best_of(lambda: [F.linear(x, weight, bias) for x, (weight, bias) in zip(inputs, probe)])
-            packed_s += _best_of(lambda: [linear(x) for x, linear in zip(inputs, packed)])
+            plain_s += best_seconds(lambda: [F.linear(x, weight, bias) for x, (weight, bias) in zip(inputs, probe)])
+            packed_s += best_seconds(lambda: [linear(x) for x, linear in zip(inputs, packed)])
     return packed_s < plain_s, plain_s, packed_s
 
 

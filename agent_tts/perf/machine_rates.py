@@ -10,6 +10,7 @@ best seen, so times computed from them are lower bounds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -33,7 +34,8 @@ class MachineRates:
         return self.bf16_gemm_gflops if bf16 and self.bf16_gemm_gflops else self.gemm_gflops
 
 
-def _best_seconds(work, repeats: int) -> float:
+def best_seconds(work: Callable[[], object], repeats: int = 5) -> float:
+    """The least wall time of `repeats` calls of `work`, after one untimed call (first calls build kernels)."""
     work()
     best = float("inf")
     for _ in range(repeats):
@@ -49,7 +51,7 @@ def measure_gemm_gflops(shapes: tuple[tuple[int, int, int], ...] = GEMM_SHAPES, 
     best = 0.0
     for rows, inner, columns in shapes:
         a, b = torch.randn(rows, inner, dtype=dtype), torch.randn(inner, columns, dtype=dtype)
-        seconds = _best_seconds(lambda: torch.mm(a, b), repeats)
+        seconds = best_seconds(lambda: torch.mm(a, b), repeats)
         best = max(best, 2 * rows * inner * columns / seconds / 1e9)
     return best
 
@@ -57,7 +59,7 @@ def measure_gemm_gflops(shapes: tuple[tuple[int, int, int], ...] = GEMM_SHAPES, 
 def measure_read_bandwidth(nbytes: int = READ_BYTES, repeats: int = 5) -> float:
     """The best rate of summing a float32 buffer of `nbytes` (read once per pass), in GB/s."""
     buffer = torch.ones(nbytes // 4)
-    seconds = _best_seconds(lambda: buffer.sum(), repeats)
+    seconds = best_seconds(lambda: buffer.sum(), repeats)
     return buffer.numel() * 4 / seconds / 1e9
 
 
