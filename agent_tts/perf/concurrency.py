@@ -8,7 +8,9 @@ during the run. `measure_ar_only` runs the same N units through the AR
 decoding alone (the scheduler's batch, or one decoding loop per thread), which
 isolates what batching changes: SoVITS decoding costs the same per stream
 either way. Each record names its engine (`batched` or `threads`), stage,
-text and number of streams.
+text and number of streams; a batched record also gives, from the
+scheduler's log, the tokens per second of the steps that held every
+stream's row (the steady state) and the seconds spent in prefills.
 """
 
 from __future__ import annotations
