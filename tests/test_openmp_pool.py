@@ -53,3 +53,26 @@ def test_release_leaves_other_threads_pools_alone() -> None:
     finally:
         done.set()
         thread.join()
+
+
+def test_the_scheduler_gives_back_its_workers_when_it_has_nothing_to_step(tmp_path, monkeypatch) -> None:
+    from agent_tts.engine import scheduler as scheduler_module
+    from agent_tts.engine.ar_batch import ARRequest, DecodeOptions
+    from engine_support import tiny_gpt
+
+    released_on: list[str] = []
+
+    def recording_release() -> None:
+        released_on.append(threading.current_thread().name)
+        release_idle_workers()
+
+    monkeypatch.setattr(scheduler_module, "release_idle_workers", recording_release)
+    scheduler = scheduler_module.ARScheduler(tiny_gpt(tmp_path))
+    request = ARRequest(torch.randint(0, 300, (12,)), torch.randn(1024, 12), torch.randint(0, 1000, (8,)),
+                        DecodeOptions(max_tokens=40, suppress_eos=True))
+    unit = scheduler.submit(request, max_ahead=3)  # nobody reads: the scheduler is idle once 3 tokens wait
+    with scheduler.condition:
+        assert scheduler.condition.wait_for(
+            lambda: len(unit.buffer) == 3 and "agent-tts-scheduler" in released_on, timeout=60)
+    tokens = list(unit.tokens())
+    assert len(tokens) == 40  # it went on stepping once the tokens were taken
