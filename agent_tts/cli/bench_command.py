@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agent_tts.cli.bench_voice import bench_voice_tomls, say
 from agent_tts.cli.engine_arguments import add_device_argument
-from agent_tts.models.packed_linear import linear_layout
+from agent_tts.models.packed_linear import voice_linear_layouts
 from agent_tts.models.precision import PRECISIONS
 from agent_tts.voice import BACKENDS
 
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
                 label = configuration if len(tomls) == 1 else f"{configuration} {voice.version}"
                 loaded[label] = {"backend": backend, "voice_version": voice.version,
                                  "precision": voice.precision.describe() if voice.precision is not None else "fp32",
-                                 "linears": f"GPT {linear_layout(voice.gpt)}, BERT {linear_layout(voice.bert)}",
+                                 "linears": voice_linear_layouts(voice),
                                  "load_s": time.perf_counter() - started,
                                  "resident_added_by_load_mib": _resident_mib() - resident}
                 say(f"{label}: voice loaded in {loaded[label]['load_s']:.1f} s ({loaded[label]['precision']})")

@@ -12,7 +12,7 @@ from pathlib import Path
 from agent_tts.cli.bench_command import PARAGRAPH, SENTENCE, TOKENS_PER_PHONE
 from agent_tts.cli.bench_voice import bench_voice_toml, say
 from agent_tts.cli.engine_arguments import add_device_argument
-from agent_tts.models.packed_linear import linear_layout
+from agent_tts.models.packed_linear import voice_linear_layouts
 from agent_tts.models.precision import PRECISIONS
 
 TEXTS = {"sentence_20_chars": SENTENCE, "paragraph_3_sentences": PARAGRAPH}
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         voice = Voice.load(bench_voice_toml(args.voice, Path(tmp)), device, precision=args.precision)
         precision = voice.precision.describe() if voice.precision is not None else "fp32"
-        linears = f"GPT {linear_layout(voice.gpt)}, BERT {linear_layout(voice.bert)}"
+        linears = voice_linear_layouts(voice)
         say(f"voice loaded in {time.perf_counter() - started:.1f} s ({precision}; linears: {linears})")
     if device.type == "cpu":
         say(f"CPU: {cpu_features().summary()}")

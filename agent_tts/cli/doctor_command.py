@@ -75,20 +75,22 @@ def _cpu(report: Report) -> None:
 
 
 def _packed_linears(report: Report) -> None:
-    """What `packed_linear.py` measures at load, on one real-size GPT layer's shapes with random weights."""
+    """What `packed_linear.py` measures at load, on one real-size GPT layer with random weights."""
     import torch
 
-    from agent_tts.models.packed_linear import GPT_PROBE_ROWS, packed_linears_setting, packing_is_faster
+    from agent_tts.models.packed_linear import (GPT_PROBE_ROWS, packed_linears_setting, packing_is_faster,
+                                                probe_weights)
+    from agent_tts.models.synthetic import REAL_V2_GPT_MODEL
+    from agent_tts.models.t2s import TransformerLayer
 
-    dim, feedforward = 512, 2048
+    dim = REAL_V2_GPT_MODEL["hidden_dim"]
+    layer = TransformerLayer(dim, REAL_V2_GPT_MODEL["head"], 4 * dim)  # upstream's feed-forward width
+    with torch.no_grad():
+        for parameter in layer.parameters():  # the in-projection is allocated uninitialised
+            parameter.normal_(0, 0.02)
     setting = packed_linears_setting()
-    for dtype in (torch.float32, torch.bfloat16):
-        probe = [(torch.randn(3 * dim, dim).to(dtype), torch.randn(3 * dim).to(dtype)),
-                 (torch.randn(dim, dim).to(dtype), torch.randn(dim).to(dtype)),
-                 (torch.randn(feedforward, dim).to(dtype), torch.randn(feedforward).to(dtype)),
-                 (torch.randn(dim, feedforward).to(dtype), torch.randn(dim).to(dtype))]
-        faster, plain_s, packed_s = packing_is_faster(probe, GPT_PROBE_ROWS)
-        name = "fp32" if dtype == torch.float32 else "bf16"
+    for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        faster, plain_s, packed_s = packing_is_faster(probe_weights(layer.to(dtype), 4), GPT_PROBE_ROWS)
         verdict = {"auto": "packed" if faster else "as stored", "on": "packed (forced on)",
                    "off": "as stored (forced off)"}[setting]
         report.line(f"{name} GPT linears, one real-size layer at {'/'.join(map(str, GPT_PROBE_ROWS))} rows: "

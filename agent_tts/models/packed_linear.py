@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from agent_tts.errors import OptionError
+from agent_tts.models.linear_replacement import replace_linears
 from agent_tts.models.t2s import MultiheadSelfAttention
 from agent_tts.perf.machine_rates import best_seconds
 
@@ -72,29 +73,10 @@ class PackedLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, {self.dtype}, oneDNN-packed"
 
 
-class PackedSelfAttention(nn.Module):
-    """A `MultiheadSelfAttention` whose packed in-projection and output projection are `PackedLinear`s."""
-
-    def __init__(self, attention: MultiheadSelfAttention) -> None:
-        super().__init__()
-        self.in_proj = PackedLinear(attention.in_proj_weight, attention.in_proj_bias)
-        self.out_proj = PackedLinear.from_linear(attention.out_proj)
-
-    def in_projection(self, x: torch.Tensor) -> torch.Tensor:
-        return self.in_proj(x)
-
-
 def pack_linears(module: nn.Module) -> nn.Module:
     """`module` with every `nn.Linear` (and the GPT's packed attention in-projections) a `PackedLinear`;
     changed in place and returned."""
-    for parent in list(module.modules()):
-        if isinstance(parent, MultiheadSelfAttention):
-            continue  # replaced whole by its parent
-        for name, child in list(parent.named_children()):
-            if isinstance(child, MultiheadSelfAttention):
-                setattr(parent, name, PackedSelfAttention(child))
-            elif type(child) is nn.Linear:
-                setattr(parent, name, PackedLinear.from_linear(child))
+    replace_linears(module, PackedLinear)
     _return_freed_memory()
     return module
 
@@ -199,3 +181,8 @@ def weight_megabytes(modules: Sequence[nn.Module]) -> float:
         total += sum(parameter.numel() * parameter.element_size() for parameter in module.parameters())
         total += sum(child.weight_bytes for child in module.modules() if isinstance(child, PackedLinear))
     return total / 1e6
+
+
+def voice_linear_layouts(voice) -> str:
+    """``GPT oneDNN-packed, BERT as stored``: how a voice's GPT and BERT hold their linear weights."""
+    return f"GPT {linear_layout(voice.gpt)}, BERT {linear_layout(voice.bert)}"

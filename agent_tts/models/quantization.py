@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from agent_tts.models.t2s import MultiheadSelfAttention
+from agent_tts.models.linear_replacement import replace_linears
 
 # Up to this many rows the int8-weight kernel wins; above it the dequantized dense product does.
 INT8_KERNEL_MAX_ROWS = 16
@@ -58,27 +58,8 @@ class Int8WeightLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights, {self.scale.dtype}"
 
 
-class Int8WeightSelfAttention(nn.Module):
-    """A `MultiheadSelfAttention` whose packed in-projection and output projection hold int8 weights."""
-
-    def __init__(self, attention: MultiheadSelfAttention, activation_dtype: torch.dtype) -> None:
-        super().__init__()
-        self.in_proj = Int8WeightLinear(attention.in_proj_weight, attention.in_proj_bias, activation_dtype)
-        self.out_proj = Int8WeightLinear.from_linear(attention.out_proj, activation_dtype)
-
-    def in_projection(self, x: torch.Tensor) -> torch.Tensor:
-        return self.in_proj(x)
-
-
 def quantize_linear_weights(module: nn.Module, activation_dtype: torch.dtype = torch.float32) -> nn.Module:
     """`module`, in `activation_dtype`, with every `nn.Linear` (and the GPT's packed attention in-projections)
     holding int8 weights; changed in place and returned."""
     module.to(activation_dtype)
-    for parent in list(module.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, MultiheadSelfAttention):
-                setattr(parent, name, Int8WeightSelfAttention(child, activation_dtype))
-            elif isinstance(child, nn.Linear):
-                setattr(parent, name, Int8WeightLinear.from_linear(child, activation_dtype))
-    return module
-
+    return replace_linears(module, lambda weight, bias: Int8WeightLinear(weight, bias, activation_dtype))
