@@ -160,7 +160,13 @@ async def main(pipelines: str, mode: str) -> None:
 
     runner = WorkerRunner()
     await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), drive())
+    # A failed step ends the pipeline with its EndFrame like a passing one, and this waits for that end instead of
+    # cancelling the runner as soon as `drive` raises: a failed run hung for 300 s in that cancel, inside
+    # asyncio.run's teardown.
+    outcomes = await asyncio.gather(runner.run(), drive(), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
     result.update(recorder.events)
     result["messages"] = [message for message in context.messages if isinstance(message, dict)]
     result["turns_stopped"] = turns_stopped
