@@ -30,6 +30,7 @@ import torch
 
 from agent_tts.engine.sampling import apply_repetition_penalty
 from agent_tts.engine.t2s_decoding import DecodeOptions, generate_semantic_tokens
+from agent_tts.models.precision import PrecisionPlan
 from agent_tts.parity import REFERENCE_SAMPLING, Fixture, ParityResult, snr_db
 from agent_tts.text.bert_features import phone_level_bert
 from agent_tts.voice import Voice, VoiceSpec
@@ -97,8 +98,9 @@ def _free_running(voice: Voice, phone_ids: torch.Tensor, bert: torch.Tensor, cou
                                          options))
 
 
-def check_precision(root: str | Path, precision: str) -> Iterator[ParityResult]:
-    """Yield the logits, tokens and waveform results of `precision` against fp32 on the fixture at `root`."""
+def check_precision(root: str | Path, precision: str | PrecisionPlan) -> Iterator[ParityResult]:
+    """Yield the logits, tokens and waveform results of `precision` (a name, or a plan as `Voice.load` takes it)
+    against fp32 on the fixture at `root`."""
     fixture = Fixture(root)
     spec = fixture_voice_spec(root)
     exact = Voice.load(spec, "cpu", precision="fp32")

@@ -38,7 +38,6 @@ from agent_tts.models.checkpoints import load_sovits, load_speaker_verification
 from agent_tts.models.packed_linear import pack_bert_if_faster
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.precision import PrecisionPlan, resolve_precision
-from agent_tts.models.quantization import quantize_linear_weights
 from agent_tts.models.shared import shared_gpt
 from agent_tts.models.sovits import SoVITSModel
 from agent_tts.models.t2s import Text2SemanticModel
@@ -214,13 +213,15 @@ class Voice:
 
     @classmethod
     def load(cls, spec: VoiceSpec | str | Path, device: str | torch.device = "auto",
-             precision: str = "fp32", backend: str = "torch", onnx_dir: str | Path | None = None) -> "Voice":
+             precision: str | PrecisionPlan = "fp32", backend: str = "torch",
+             onnx_dir: str | Path | None = None) -> "Voice":
         """Load from a spec, a TOML path, or a voice name in the voices folder.
 
         `device`: auto (CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N.
         `precision`: fp32 (the default: what the parity fixture checks), bf16, int8 (the CPU), fp16 (CUDA), or
         auto (bf16 where the CPU multiplies bf16 natively, else fp32); which model runs in what is in
-        `agent_tts.models.precision`.
+        `agent_tts.models.precision`. The torch backend also takes a `PrecisionPlan` as it is (one resolved for
+        another CPU's features, as the tests do).
         `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the
         export folder for the voice's name; `backend="openvino"` the same export with the SoVITS decoder and BERT on
         OpenVINO (CPU; precision fp32, bf16, int8 or auto: see `agent_tts.openvino.voice_loader`). Voices made
@@ -230,6 +231,8 @@ class Voice:
         device = compute_device(device)
         if backend not in BACKENDS:
             raise AgentTTSError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend != "torch" and not isinstance(precision, str):
+            raise AgentTTSError(f"the {backend} backend takes a precision name, not a plan")
         if backend == "onnx":
             if precision not in ("fp32", "auto"):
                 raise AgentTTSError(f"the ONNX backend runs the fp32 export; precision={precision!r} is for the "
@@ -257,10 +260,7 @@ class Voice:
         reference = derive_reference_features(spec, encoders, bert, frontend, sovits.config, device)
         del encoders, hubert, sv_model  # used once per reference clip
         sovits.to(plan.sovits_dtype)
-        if plan.int8_weights and plan.int8_bert:
-            bert = quantize_linear_weights(bert, plan.bert_dtype)
-        else:
-            bert = bert.to(plan.bert_dtype)
-            pack_bert_if_faster(bert)
+        bert = bert.to(plan.bert_dtype)
+        pack_bert_if_faster(bert)
         release_idle_workers()  # the loading thread's OpenMP workers would slow every stream's (openmp_pool.py)
         return cls(spec, gpt, sovits, bert, frontend, reference, device, precision=plan)

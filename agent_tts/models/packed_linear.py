@@ -36,12 +36,14 @@ from torch.nn import functional as F
 
 from agent_tts.errors import OptionError
 from agent_tts.models.linear_replacement import replace_linears
+from agent_tts.models.quantization import Int8WeightLinear
 from agent_tts.models.t2s import MultiheadSelfAttention
 from agent_tts.perf.machine_rates import best_seconds
 
 PACKED_LINEARS_ENV = "AGENT_TTS_PACKED_LINEARS"
 PACKED_LINEARS_CHOICES = ("auto", "on", "off")
 GPT_PROBE_ROWS = (1, 8, 128)  # an AR step alone, a batched step, a prefill
+PREFILL_PROBE_ROWS = (128,)  # an int8 GPT's float weights: only prefills use them
 BERT_PROBE_ROWS = (32,)  # the tokens of a clause
 
 
@@ -153,10 +155,11 @@ def pack_linears_if_faster(module: nn.Module, probe: Sequence[Weights], rows: Se
     return True
 
 
-def pack_gpt_if_faster(gpt: nn.Module) -> bool:
-    """`pack_linears_if_faster` for the GPT, measured on its first layer at AR-step, batched-step and prefill
-    row counts."""
-    return pack_linears_if_faster(gpt, probe_weights(gpt.h.layers[0], 4), GPT_PROBE_ROWS)
+def pack_gpt_if_faster(gpt: nn.Module, rows: Sequence[int] = GPT_PROBE_ROWS) -> bool:
+    """`pack_linears_if_faster` for the GPT, measured on its first layer at these row counts (by default an AR
+    step's, a batched step's and a prefill's; an int8 GPT packs the float weights of its prefill,
+    `PREFILL_PROBE_ROWS`)."""
+    return pack_linears_if_faster(gpt, probe_weights(gpt.h.layers[0], 4), rows)
 
 
 def pack_bert_if_faster(bert: nn.Module) -> bool:
@@ -167,15 +170,18 @@ def pack_bert_if_faster(bert: nn.Module) -> bool:
 
 
 def linear_layout(module: object) -> str:
-    """How `module`'s linears hold their weights: ``oneDNN-packed``, ``as stored`` or ``not torch`` (a model run by
-    ONNX Runtime or OpenVINO)."""
+    """How `module`'s linears hold their weights: ``oneDNN-packed``, ``as stored``, ``not torch`` (a model run by
+    ONNX Runtime or OpenVINO), or for an int8 GPT ``int8 + oneDNN-packed`` / ``int8 + as stored`` (the AR step's
+    weights and the prefill's)."""
     if not isinstance(module, nn.Module):
         return "not torch"
-    return "oneDNN-packed" if any(isinstance(child, PackedLinear) for child in module.modules()) else "as stored"
+    layout = "oneDNN-packed" if any(isinstance(child, PackedLinear) for child in module.modules()) else "as stored"
+    return f"int8 + {layout}" if any(isinstance(child, Int8WeightLinear) for child in module.modules()) else layout
 
 
 def weight_megabytes(modules: Sequence[nn.Module]) -> float:
-    """The megabytes of values the modules' parameters and packed weights hold (what a pass over them reads)."""
+    """The megabytes of values the modules' parameters and packed weights hold (what a pass over them reads; of an
+    int8 GPT, what its prefill reads)."""
     total = 0
     for module in modules:
         total += sum(parameter.numel() * parameter.element_size() for parameter in module.parameters())
@@ -184,5 +190,8 @@ def weight_megabytes(modules: Sequence[nn.Module]) -> float:
 
 
 def voice_linear_layouts(voice) -> str:
-    """``GPT oneDNN-packed, BERT as stored``: how a voice's GPT and BERT hold their linear weights."""
-    return f"GPT {linear_layout(voice.gpt)}, BERT {linear_layout(voice.bert)}"
+    """``GPT oneDNN-packed (attention fp32), BERT as stored``: how a voice's GPT and BERT hold their linear
+    weights, and whether a bf16 GPT attends in fp32 (`attention_dtype.py`)."""
+    gpt = voice.gpt
+    fp32_attention = getattr(gpt, "attention_dtype", None) == torch.float32 and gpt.compute_dtype != torch.float32
+    return f"GPT {linear_layout(gpt)}{' (attention fp32)' if fp32_attention else ''}, BERT {linear_layout(voice.bert)}"

@@ -7,11 +7,12 @@ as they are; precision changes only their weights and dtypes:
 |---|---|---|---|---|
 | fp32 | fp32 | fp32 | fp32 | fp32 |
 | bf16 | bf16 | bf16 | bf16 | fp32 |
-| int8 | int8 weights, bf16 activations (*) | bf16 (*) | as the GPT | fp32 |
+| int8 | AR step: int8 weights (**); prefill: float weights; bf16 activations (*) | bf16 (*) | bf16 (*) | fp32 |
 | fp16 (CUDA) | fp16 | fp32 | fp32 | fp32 |
 
-(*) fp32 where the CPU has no native bf16. HuBERT stays fp32: it runs once
-per voice, at load, and the prompt codes it feeds are discrete (a rounding
+(*) fp32 where the CPU has no native bf16. (**) The int8-weight kernel takes
+bf16 activations on every CPU (models/quantization.py). HuBERT stays fp32:
+it runs once per voice, at load, and the prompt codes it feeds are discrete (a rounding
 flip changes a code). `auto` on the CPU is
 bf16 where the CPU multiplies bf16 natively (AMX or AVX512-BF16), else fp32;
 on CUDA it is fp32 (fp16 is opt-in until measured on a GPU). Why these parts
@@ -32,14 +33,14 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")
 
 @dataclass(frozen=True)
 class PrecisionPlan:
-    """A resolved precision: the dtype of each model, and whether the GPT's and BERT's linears hold int8 weights."""
+    """A resolved precision: the dtype of each model, and whether the GPT's linears also hold int8 weights (for the
+    AR step)."""
 
     name: str                      # fp32, bf16, int8 or fp16 (never auto)
-    gpt_dtype: torch.dtype         # activations and KV cache
+    gpt_dtype: torch.dtype         # activations (and KV cache, unless fp32 attention is faster: attention_dtype.py)
     sovits_dtype: torch.dtype
     bert_dtype: torch.dtype
-    int8_weights: bool = False     # the GPT's linears (and BERT's, with int8_bert)
-    int8_bert: bool = True         # with int8_weights: BERT's linears too (OpenVINO runs its BERT in bf16 instead)
+    int8_weights: bool = False     # the GPT's linears: int8 for the AR step beside the float weights
 
     def describe(self) -> str:
         """`bf16 (GPT bf16, SoVITS bf16, BERT bf16, HuBERT fp32)`."""
@@ -48,11 +49,15 @@ class PrecisionPlan:
             return f"int8 weights + {name}" if int8 else name
 
         return (f"{self.name} (GPT {label(self.gpt_dtype, self.int8_weights)}, SoVITS {label(self.sovits_dtype)}, "
-                f"BERT {label(self.bert_dtype, self.int8_weights and self.int8_bert)}, HuBERT fp32)")
+                f"BERT {label(self.bert_dtype)}, HuBERT fp32)")
 
 
-def resolve_precision(precision: str, device: torch.device, cpu: CPUFeatures | None = None) -> PrecisionPlan:
-    """The plan for `precision` on `device` (`cpu`: this machine's CPU unless given); one-line errors."""
+def resolve_precision(precision: str | PrecisionPlan, device: torch.device,
+                      cpu: CPUFeatures | None = None) -> PrecisionPlan:
+    """The plan for `precision` on `device` (`cpu`: this machine's CPU unless given; a plan is returned as it
+    is); one-line errors."""
+    if isinstance(precision, PrecisionPlan):
+        return precision
     if precision not in PRECISIONS:
         raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     cpu = cpu or cpu_features()

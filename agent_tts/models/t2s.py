@@ -297,18 +297,26 @@ class Text2SemanticModel(nn.Module):
         self.ar_audio_position = SinePositionalEmbedding(config.embedding_dim)
         self.h = Transformer(config)
         self.ar_predict_layer = nn.Linear(config.hidden_dim, config.vocab_size, bias=False)
+        self.attention_dtype: torch.dtype | None = None
+        """What the KV cache holds and attention computes in; None: `compute_dtype` (see `cache_dtype`)."""
 
     @property
     def compute_dtype(self) -> torch.dtype:
-        """The dtype activations and the KV cache use (the embeddings' dtype; linear layers may be int8)."""
+        """The dtype activations use (the embeddings' dtype; linear layers may be int8)."""
         return self.ar_audio_embedding.word_embeddings.weight.dtype
+
+    @property
+    def cache_dtype(self) -> torch.dtype:
+        """The dtype of the KV cache and the attention: `attention_dtype` where it is set (a bf16 GPT on a CPU
+        whose fp32 attention is faster: `attention_dtype.py`), else `compute_dtype`."""
+        return self.attention_dtype or self.compute_dtype
 
     @property
     def device(self) -> torch.device:
         return self.ar_audio_embedding.word_embeddings.weight.device
 
     def new_cache(self, max_len: int, rows: int = 1) -> KVCache:
-        return KVCache(self.config, max_len, rows, device=self.device, dtype=self.compute_dtype)
+        return KVCache(self.config, max_len, rows, device=self.device, dtype=self.cache_dtype)
 
     def embed_text(self, phone_ids: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
         """phone_ids [B, T] and bert [B, 1024, T] -> [B, T, D] with text positions."""
@@ -328,12 +336,13 @@ class Text2SemanticModel(nn.Module):
         if text_lengths is not None:
             allowed = allowed | (key_slots < text_lengths.view(-1, 1, 1))
         allowed = allowed.unsqueeze(1)
+        cache_dtype = self.cache_dtype
         for index, layer in enumerate(self.h.layers):
-            q, k, v = layer.heads(x)
+            q, k, v = (part.to(cache_dtype) for part in layer.heads(x))
             keys, values = kv.update(index, slots, k, v)
             if probe is not None:
                 probe.record(index, q, keys, key_slots)
-            x = layer.after_attention(x, F.scaled_dot_product_attention(q, keys, values, allowed))
+            x = layer.after_attention(x, F.scaled_dot_product_attention(q, keys, values, allowed).to(x.dtype))
         if probe is not None:
             probe.finish()
         return x

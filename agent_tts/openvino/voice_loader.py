@@ -54,7 +54,7 @@ def openvino_plan(precision: str) -> PrecisionPlan:
         raise OptionError(f"the OpenVINO backend runs fp32, bf16 or int8 (or auto), not precision={precision!r}")
     if precision == "int8":
         activations = torch.bfloat16 if native_bf16 else torch.float32
-        return PrecisionPlan("int8", activations, activations, activations, int8_weights=True, int8_bert=False)
+        return PrecisionPlan("int8", activations, activations, activations, int8_weights=True)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     return PrecisionPlan(precision, torch.float32, dtype, dtype)
 

@@ -11,12 +11,13 @@ weights, and for an AR step the keys and values it attends to.
 `time_floor` takes, part by part, the larger of FLOPs over the machine's best
 measured matrix-product rate and bytes over its best measured read bandwidth
 (`MachineRates`), at a precision (`FloorPrecision`): bf16 halves the bytes of
-weights and cache and runs at the bf16 rate; int8 reads one byte per GPT and
-BERT weight (the scales are a rounding error) with bf16 activations, where the
-CPU has native bf16. The first audio is a chain (BERT, prefill, each AR step,
-the decode that needs their tokens), so its floor is their sum: no
-implementation of these models at this precision, ours or another, can be
-faster on that machine, whatever its kernels. For steady speech the sum is
+weights and cache and runs at the bf16 rate; int8 reads one byte per GPT
+weight in an AR step (the scales are a rounding error) and the float weights
+in a prefill, with bf16 activations where the CPU has native bf16. The first
+audio is a chain (BERT, prefill, each AR step, the decode that needs their
+tokens), so its floor is their sum: no implementation of these models at
+this precision, ours or another, can be faster on that machine, whatever its
+kernels. For steady speech the sum is
 the floor of an engine that runs one part at a time; one that overlapped the
 memory-bound AR steps with the compute-bound decoding perfectly would be
 bound by the larger of the two (`rtf_overlapped`).
@@ -134,7 +135,7 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
     step, _ = _counted(lambda: gpt.step(torch.zeros(1, 1, dtype=torch.long), one * prompt.shape[1],
                                         one * positions, cache.view(1, positions + 1)))
     gpt_mbytes = weight_megabytes([gpt.h, gpt.ar_predict_layer])
-    value_bytes = torch.empty(0, dtype=gpt.compute_dtype).element_size()
+    value_bytes = torch.empty(0, dtype=gpt.cache_dtype).element_size()
     cache_mbytes = 2 * gpt.config.num_layers * (positions + 1) * gpt.config.hidden_dim * value_bytes / 1e6
     speaks_chinese = [part for part in phonemes.parts or [phonemes] if part.language == "zh" and part.phones]
     target_phones = torch.tensor([phonemes.phone_ids])
@@ -170,14 +171,15 @@ class FloorPrecision:
     """
 
     name: str
-    gpt_weight_bytes: float
+    gpt_weight_bytes: float  # read per weight by an AR step
+    prefill_weight_bytes: float
     bert_weight_bytes: float
     sovits_weight_bytes: float
     cache_bytes: float
     bf16_arithmetic: bool
 
 
-FP32_FLOOR = FloorPrecision("fp32", 4, 4, 4, 4, False)
+FP32_FLOOR = FloorPrecision("fp32", 4, 4, 4, 4, 4, False)
 
 
 def floor_precision(name: str, native_bf16: bool) -> FloorPrecision:
@@ -185,10 +187,10 @@ def floor_precision(name: str, native_bf16: bool) -> FloorPrecision:
     if name == "fp32":
         return FP32_FLOOR
     if name == "bf16":
-        return FloorPrecision("bf16", 2, 2, 2, 2, True)
-    if name == "int8":
+        return FloorPrecision("bf16", 2, 2, 2, 2, 2, True)
+    if name == "int8":  # int8 weights for the AR step only: its prefill, BERT and SoVITS in the activations' dtype
         activations = 2 if native_bf16 else 4
-        return FloorPrecision("int8", 1, 1, activations, activations, native_bf16)
+        return FloorPrecision("int8", 1, activations, activations, activations, activations, native_bf16)
     raise ValueError(f"no floor for precision {name!r}")
 
 
@@ -225,7 +227,6 @@ def time_floor(work: UnitWork, rates: MachineRates, precision: FloorPrecision = 
     def decode_ms(gflop: float) -> float:
         return floor_ms(gflop, work.sovits_mbytes * precision.sovits_weight_bytes / 4)
 
-    gpt_mbytes = work.gpt_mbytes * precision.gpt_weight_bytes / 4
     step_mbytes = ((work.step_mbytes - work.step_cache_mbytes) * precision.gpt_weight_bytes
                    + work.step_cache_mbytes * precision.cache_bytes) / 4
     step_ms = floor_ms(work.step_gflop, step_mbytes)
@@ -233,7 +234,7 @@ def time_floor(work: UnitWork, rates: MachineRates, precision: FloorPrecision = 
     first_steps = work.first_window_tokens - 1
     one_token_steps = work.chunk_plan.holdback
     bert_ms = floor_ms(work.bert_gflop, work.bert_mbytes * precision.bert_weight_bytes / 4)
-    prefill_ms = floor_ms(work.prefill_gflop, gpt_mbytes)
+    prefill_ms = floor_ms(work.prefill_gflop, work.gpt_mbytes * precision.prefill_weight_bytes / 4)
     first_decode_ms = decode_ms(work.first_window_gflop)
     ar_s_per_audio_s = step_ms / 1000 * TOKENS_PER_SECOND
     chunk_seconds = work.chunk_plan.max_tokens / TOKENS_PER_SECOND
