@@ -107,6 +107,30 @@ def test_rows_decode_alone_or_batched_alike_joining_and_leaving_at_any_step(mode
     assert decoder.rows == [] and max(len(tokens) for tokens in alone) > 40
 
 
+@pytest.mark.parametrize("runner", ["eager", "full cache"])
+def test_the_cache_grows_as_rows_fill_it_and_rows_decode_as_in_a_cache_reserved_for_them(model, runner) -> None:
+    long = (_inputs(model, 20, 200, seed=5), DecodeOptions(SamplingOptions(top_k=20), max_tokens=340,
+                                                           suppress_eos=True), 11)
+    short = (_inputs(model, 9, 30, seed=6), DecodeOptions(SamplingOptions(top_k=1), max_tokens=60,
+                                                          suppress_eos=True), 12)
+    results = {}
+    for reserved in (False, True):
+        max_len = 1024 if reserved else 256
+        decoder = BatchDecoder(model, FullCacheStep(model) if runner == "full cache" else None, max_len=max_len)
+        rows = [decoder.add(_request(*case)) for case in (long, short)]
+        assert decoder.cache.max_len == max_len  # a row joins with room for its prefill, not its 340 tokens
+        for step in range(400):
+            live = [row for row in rows if not row.finished]
+            if not live:
+                break
+            decoder.step(live if step % 5 else live[:1])  # now and then the short row rides along
+        results[reserved] = [list(row.tokens) for row in rows]
+        if not reserved:
+            assert decoder.cache.max_len == 1024  # 256 -> 512 -> 1024 as the long row passed 256 and 512
+    assert [len(tokens) for tokens in results[False]] == [340, 60]
+    assert results[False] == results[True]
+
+
 def test_eos_is_masked_for_min_tokens_then_stops(model, tmp_path) -> None:
     eos_model = load_gpt(write_gpt_checkpoint(tmp_path / "eos.ckpt", TINY_GPT_MODEL, seed=1))
     with torch.no_grad():

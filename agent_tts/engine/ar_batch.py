@@ -150,6 +150,16 @@ class BatchDecoder:
         """Where the decoder's own tensors (tokens, masks, sampling) live."""
         return self._device
 
+    def _admission_positions(self, request: ARRequest) -> int:
+        """Cache positions a new row needs when it joins. A torch `KVCache` grows as rows fill it (`_grow_for`),
+        so a row needs its prefill and one step's slot: reserving every token a unit may make (1500 by default)
+        made the first burst of 8 rows zero 1.6 GB in fp32, and a long unit after it reallocate every row, a
+        stall of about a second for every stream. ONNX Runtime's per-row buffers are bound by address under a
+        decoding row, so they are sized for the whole unit at once."""
+        if isinstance(self.cache, KVCache):
+            return request.phone_ids.shape[0] + request.prompt.shape[0] + 1
+        return request.positions_needed
+
     def _make_room(self, positions: int) -> None:
         rows = len(self.rows) + 1
         if positions > self.cache.max_len or rows > self.cache.rows:
@@ -159,12 +169,19 @@ class BatchDecoder:
             seen[: self.seen.shape[0]] = self.seen
             self.seen = seen
 
+    def _grow_for(self, width: int) -> None:
+        """Room for one more position in each of the first `width` rows; the cache doubles in length when full,
+        so a unit of n tokens copies its cache O(log n) times."""
+        needed = max(self.cache.lengths[:width]) + 1
+        if needed > self.cache.max_len:
+            self.cache = self.cache.resized(_granules(max(needed, 2 * self.cache.max_len)), self.cache.rows)
+
     @torch.inference_mode()
     def add(self, request: ARRequest) -> ARRow | None:
         """Prefill `request` into a new row and sample its first token (None if it was cancelled first)."""
         if not request.may_begin("prefill"):
             return None
-        self._make_room(request.positions_needed)
+        self._make_room(self._admission_positions(request))
         row = ARRow(request, len(self.rows))
         self.rows.append(row)
         length = request.phone_ids.shape[0] + request.prompt.shape[0]
@@ -205,6 +222,7 @@ class BatchDecoder:
         if not rows:
             return
         width = max(row.index for row in rows) + 1
+        self._grow_for(width)
         tokens = torch.zeros(width, dtype=torch.long)
         positions = torch.zeros(width, dtype=torch.long)
         slots = torch.tensor(self.cache.lengths[:width], dtype=torch.long)
