@@ -70,6 +70,25 @@ def test_the_setting_forces_packing_on_or_off_and_refuses_anything_else(gsv_v2_f
         pack_gpt_if_faster(load())
 
 
+def test_an_int8_gpt_packs_the_float_weights_of_its_prefill_and_keeps_int8_for_its_steps(gsv_v2_fixture: Path,
+                                                                                         monkeypatch):
+    from agent_tts.models.packed_linear import PREFILL_PROBE_ROWS, linear_layout
+    from agent_tts.models.quantization import INT8_KERNEL_MAX_ROWS, Int8WeightLinear, quantize_linear_weights
+
+    plain = load_gpt(gsv_v2_fixture / "models" / "s1.ckpt").eval()
+    monkeypatch.setenv(PACKED_LINEARS_ENV, "on")
+    gpt = quantize_linear_weights(load_gpt(gsv_v2_fixture / "models" / "s1.ckpt").eval())
+    assert pack_gpt_if_faster(gpt, PREFILL_PROBE_ROWS) and linear_layout(gpt) == "int8 + oneDNN-packed"
+    linear = gpt.h.layers[0].linear1
+    assert isinstance(linear, Int8WeightLinear) and isinstance(linear.dense, PackedLinear)
+    x = torch.randn(2, INT8_KERNEL_MAX_ROWS, plain.config.embedding_dim)
+    with torch.inference_mode():
+        expected = plain.h.layers[0].linear1(x)
+        assert (linear(x) - expected).abs().max() <= 1e-5 * expected.abs().max()  # a prefill: the float weights
+        one_row = linear(x[:1, :1])
+    assert not torch.equal(one_row, expected[:1, :1])  # a step: the int8 weights
+
+
 def test_the_measurement_times_both_ways_on_the_models_own_weights(gsv_v2_fixture: Path):
     gpt = load_gpt(gsv_v2_fixture / "models" / "s1.ckpt").eval()
     probe = probe_weights(gpt.h.layers[0], 4)

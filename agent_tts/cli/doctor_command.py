@@ -65,6 +65,7 @@ def _cpu(report: Report) -> None:
     report.line(cpu_features().summary())
     report.line(f"--precision auto on the CPU: {resolve_precision('auto', torch.device('cpu')).describe()}")
     _packed_linears(report)
+    _attention_dtype(report)
     version = openvino_version()
     if version:
         from agent_tts.openvino.voice_loader import openvino_plan
@@ -96,6 +97,24 @@ def _packed_linears(report: Report) -> None:
         report.line(f"{name} GPT linears, one real-size layer at {'/'.join(map(str, GPT_PROBE_ROWS))} rows: "
                     f"as stored {plain_s * 1000:.1f} ms, oneDNN-packed {packed_s * 1000:.1f} ms -> voices load "
                     f"them {verdict} (AGENT_TTS_PACKED_LINEARS={setting})")
+
+
+def _attention_dtype(report: Report) -> None:
+    """What `attention_dtype.py` measures when a bf16 GPT loads, at the real-size v2 GPT's head shape."""
+    import torch
+
+    from agent_tts.models.attention_dtype import (PROBE_LAYERS, PROBE_POSITIONS, PROBE_ROWS,
+                                                  fp32_attention_is_faster, fp32_attention_setting)
+    from agent_tts.models.synthetic import REAL_V2_GPT_MODEL
+
+    heads = REAL_V2_GPT_MODEL["head"]
+    faster, bf16_s, fp32_s = fp32_attention_is_faster(heads, REAL_V2_GPT_MODEL["hidden_dim"] // heads, PROBE_LAYERS,
+                                                      torch.bfloat16)
+    setting = fp32_attention_setting()
+    verdict = {"auto": "fp32" if faster else "bf16", "on": "fp32 (forced on)", "off": "bf16 (forced off)"}[setting]
+    report.line(f"bf16 GPT attention, {PROBE_LAYERS} layers of {PROBE_ROWS} rows over {PROBE_POSITIONS} positions: "
+                f"bf16 {bf16_s * 1000:.1f} ms, fp32 {fp32_s * 1000:.1f} ms -> bf16 GPTs attend in {verdict} "
+                f"(AGENT_TTS_FP32_ATTENTION={setting})")
 
 
 def _onnxruntime(report: Report) -> None:

@@ -337,12 +337,16 @@ class Text2SemanticModel(nn.Module):
             allowed = allowed | (key_slots < text_lengths.view(-1, 1, 1))
         allowed = allowed.unsqueeze(1)
         cache_dtype = self.cache_dtype
+        cast = cache_dtype != x.dtype  # a bf16 GPT attending in fp32 (attention_dtype.py)
         for index, layer in enumerate(self.h.layers):
-            q, k, v = (part.to(cache_dtype) for part in layer.heads(x))
+            q, k, v = layer.heads(x)
+            if cast:
+                q, k, v = q.to(cache_dtype), k.to(cache_dtype), v.to(cache_dtype)
             keys, values = kv.update(index, slots, k, v)
             if probe is not None:
                 probe.record(index, q, keys, key_slots)
-            x = layer.after_attention(x, F.scaled_dot_product_attention(q, keys, values, allowed).to(x.dtype))
+            attention = F.scaled_dot_product_attention(q, keys, values, allowed)
+            x = layer.after_attention(x, attention.to(x.dtype) if cast else attention)
         if probe is not None:
             probe.finish()
         return x
