@@ -16,33 +16,24 @@ measurement.
 
 from __future__ import annotations
 
-import os
-import threading
-
 import torch
 from torch.nn import functional as F
 
-from agent_tts.errors import OptionError
+from agent_tts.models.load_time_choice import LoadTimeChoice
 from agent_tts.models.t2s import Text2SemanticModel
 from agent_tts.perf.machine_rates import best_seconds
 
 FP32_ATTENTION_ENV = "AGENT_TTS_FP32_ATTENTION"
-FP32_ATTENTION_CHOICES = ("auto", "on", "off")
 PROBE_ROWS = 8
 PROBE_POSITIONS = 256
 PROBE_LAYERS = 8  # at real size more cache than a 2-core slice of L3 holds, as a whole step's is
 
-_DECISIONS: dict[tuple, bool] = {}
-_DECISIONS_LOCK = threading.Lock()
+FP32_ATTENTION = LoadTimeChoice(FP32_ATTENTION_ENV)
 
 
 def fp32_attention_setting() -> str:
     """`AGENT_TTS_FP32_ATTENTION`: auto (measure; the default), on or off."""
-    setting = os.environ.get(FP32_ATTENTION_ENV, "auto").strip().lower() or "auto"
-    if setting not in FP32_ATTENTION_CHOICES:
-        raise OptionError(f"{FP32_ATTENTION_ENV} must be one of {', '.join(FP32_ATTENTION_CHOICES)}, "
-                          f"got {setting!r}")
-    return setting
+    return FP32_ATTENTION.setting()
 
 
 def fp32_attention_is_faster(heads: int, head_dim: int, layers: int, dtype: torch.dtype) -> tuple[bool, float, float]:
@@ -68,15 +59,10 @@ def choose_attention_dtype(gpt: Text2SemanticModel) -> torch.dtype:
     dtype = gpt.compute_dtype
     if gpt.device.type != "cpu" or dtype == torch.float32:
         return gpt.cache_dtype
-    setting = fp32_attention_setting()
-    faster = setting == "on"
-    if setting == "auto":
-        config = gpt.config
-        layers = min(config.num_layers, PROBE_LAYERS)
-        key = (config.num_heads, config.head_dim, dtype, torch.get_num_threads())
-        with _DECISIONS_LOCK:
-            if key not in _DECISIONS:
-                _DECISIONS[key] = fp32_attention_is_faster(config.num_heads, config.head_dim, layers, dtype)[0]
-            faster = _DECISIONS[key]
+    config = gpt.config
+    layers = min(config.num_layers, PROBE_LAYERS)
+    key = (config.num_heads, config.head_dim, layers, dtype, torch.get_num_threads())
+    faster = FP32_ATTENTION.decide(key, lambda: fp32_attention_is_faster(config.num_heads, config.head_dim, layers,
+                                                                         dtype)[0])
     gpt.attention_dtype = torch.float32 if faster else None
     return gpt.cache_dtype

@@ -26,22 +26,19 @@ unpacked).
 from __future__ import annotations
 
 import ctypes
-import os
-import threading
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from agent_tts.errors import OptionError
 from agent_tts.models.linear_replacement import replace_linears
+from agent_tts.models.load_time_choice import LoadTimeChoice
 from agent_tts.models.quantization import Int8WeightLinear
 from agent_tts.models.t2s import MultiheadSelfAttention
 from agent_tts.perf.machine_rates import best_seconds
 
 PACKED_LINEARS_ENV = "AGENT_TTS_PACKED_LINEARS"
-PACKED_LINEARS_CHOICES = ("auto", "on", "off")
 GPT_PROBE_ROWS = (1, 8, 128)  # an AR step alone, a batched step, a prefill
 PREFILL_PROBE_ROWS = (128,)  # an int8 GPT's float weights: only prefills use them
 BERT_PROBE_ROWS = (32,)  # the tokens of a clause
@@ -121,17 +118,12 @@ def packing_is_faster(probe: Sequence[Weights], rows: Sequence[int]) -> tuple[bo
     return packed_s < plain_s, plain_s, packed_s
 
 
-_DECISIONS: dict[tuple, bool] = {}
-_DECISIONS_LOCK = threading.Lock()
+PACKING = LoadTimeChoice(PACKED_LINEARS_ENV)
 
 
 def packed_linears_setting() -> str:
     """`AGENT_TTS_PACKED_LINEARS`: auto (measure; the default), on or off."""
-    setting = os.environ.get(PACKED_LINEARS_ENV, "auto").strip().lower() or "auto"
-    if setting not in PACKED_LINEARS_CHOICES:
-        raise OptionError(f"{PACKED_LINEARS_ENV} must be one of {', '.join(PACKED_LINEARS_CHOICES)}, "
-                          f"got {setting!r}")
-    return setting
+    return PACKING.setting()
 
 
 def pack_linears_if_faster(module: nn.Module, probe: Sequence[Weights], rows: Sequence[int]) -> bool:
@@ -141,16 +133,9 @@ def pack_linears_if_faster(module: nn.Module, probe: Sequence[Weights], rows: Se
     weights = [weight for weight, _ in probe]
     if not weights or any(w.device.type != "cpu" or w.dtype not in (torch.float32, torch.bfloat16) for w in weights):
         return False
-    setting = packed_linears_setting()
-    if setting == "off":
+    key = (tuple(tuple(w.shape) for w in weights), weights[0].dtype, tuple(rows), torch.get_num_threads())
+    if not PACKING.decide(key, lambda: packing_is_faster(probe, rows)[0]):
         return False
-    if setting == "auto":
-        key = (tuple(tuple(w.shape) for w in weights), weights[0].dtype, tuple(rows), torch.get_num_threads())
-        with _DECISIONS_LOCK:
-            if key not in _DECISIONS:
-                _DECISIONS[key] = packing_is_faster(probe, rows)[0]
-            if not _DECISIONS[key]:
-                return False
     pack_linears(module)
     return True
 
