@@ -105,6 +105,22 @@ def test_the_probe_leaves_the_step_unchanged_and_gives_a_distribution_over_the_u
     assert abs(float(weights.sum()) - 1) < 1e-5
 
 
+@torch.inference_mode()
+def test_a_probe_over_a_window_of_slots_gives_the_weights_of_a_probe_over_every_key(gpt):
+    request = _case(gpt, 6, 9, 5, seed=1)
+    length = 15 + 5
+    cache = gpt.new_cache(64)
+    gpt.prefill(request.phone_ids[None], request.bert[None], request.prompt[None], cache.row_view(0, length))
+    weights = []
+    for window in (None, (6, 15), (2, 18)):
+        probe = TextAttentionProbe(torch.tensor([6]), torch.tensor([15]), tuple(range(gpt.config.num_layers)), window)
+        gpt.step(torch.tensor([[3]]), torch.tensor([5]), torch.tensor([length]), cache.view(1, length + 1),
+                 probe=probe)
+        weights.append(probe.weights)
+    assert weights[0].shape == weights[1].shape == weights[2].shape == (1, length + 1)
+    assert torch.allclose(weights[1], weights[0], atol=1e-6) and torch.allclose(weights[2], weights[0], atol=1e-6)
+
+
 @pytest.mark.parametrize("runner", ["eager", "full cache"])
 def test_each_token_gets_the_same_attention_alone_or_in_a_batch(gpt, runner):
     cases = [_case(gpt, 6, 9, 5, seed=1), _case(gpt, 4, 14, 8, seed=2), _case(gpt, 8, 5, 3, seed=3)]

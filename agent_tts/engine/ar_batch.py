@@ -203,10 +203,12 @@ class BatchDecoder:
             return None
         start = torch.zeros(width, dtype=torch.long)
         end = torch.zeros(width, dtype=torch.long)
+        spans = [row.request.align_text for row in rows if row.request.align_text]
         for index, row in zip(at, rows):
             if row.request.align_text:
                 start[index], end[index] = row.request.align_text
-        return TextAttentionProbe(start.to(self.device), end.to(self.device), self.probe_layers)
+        window = (min(span[0] for span in spans), max(span[1] for span in spans))
+        return TextAttentionProbe(start.to(self.device), end.to(self.device), self.probe_layers, window)
 
     @staticmethod
     def _attention(rows: list[ARRow], probe: TextAttentionProbe | None, at: list[int]) -> list[np.ndarray | None]:
