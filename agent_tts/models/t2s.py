@@ -155,8 +155,8 @@ class TextAttentionProbe:
     Engines read it as an alignment between generated tokens and text phones.
     The probe's tensors stay where they are, so a CUDA graph can capture a probed step and replay it. A caller
     that knows the spans as numbers passes `window`, slots [lo, hi) holding every row's span: the scores are then
-    computed over those keys alone (the same weights; at real size the probe over all keys cost 20-40% of a
-    step).
+    computed over those keys alone (the same weights; at real size, eight rows, a probe over every key made a
+    step 44% slower).
     """
 
     def __init__(self, text_start: torch.Tensor, text_end: torch.Tensor, layers: tuple[int, ...],
