@@ -36,8 +36,8 @@ class Int8WeightLinear(nn.Module):
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
         self.out_features, self.in_features = weight.shape
-        self.dense = nn.Linear(self.in_features, self.out_features, bias=bias is not None,
-                               device=weight.device, dtype=weight.dtype)
+        # On the meta device: no memory and no random init for weights replaced at once by the model's own.
+        self.dense = nn.Linear(self.in_features, self.out_features, bias=bias is not None, device="meta")
         self.dense.weight = nn.Parameter(weight.detach(), requires_grad=False)
         if bias is not None:
             self.dense.bias = nn.Parameter(bias.detach(), requires_grad=False)
