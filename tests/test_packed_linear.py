@@ -103,7 +103,7 @@ def test_the_packed_models_pass_parity_against_upstream(gsv_v2_fixture: Path, mo
     monkeypatch.setenv(PACKED_LINEARS_ENV, "on")
     models = FixtureModels.load(Fixture(gsv_v2_fixture))
     assert isinstance(models.gpt.h.layers[0].self_attn.in_proj, PackedLinear)
-    assert isinstance(models.bert.model.bert.encoder.layer[0].attention.self.query, PackedLinear)
+    assert isinstance(models.bert.model.encoder.layer[0].attention.self.query, PackedLinear)
     results = list(run_parity(gsv_v2_fixture))
     failed = [result.line() for result in results if not result.passed]
     assert len(results) > 20 and not failed, failed

@@ -148,9 +148,8 @@ def pack_gpt_if_faster(gpt: nn.Module, rows: Sequence[int] = GPT_PROBE_ROWS) -> 
 
 
 def pack_bert_if_faster(bert: nn.Module) -> bool:
-    """`pack_linears_if_faster` for a `BertFeatureExtractor`'s encoder, measured on its first layer. The
-    masked-LM head stays as it is: its decoder shares the word embeddings' weight."""
-    encoder = bert.model.bert
+    """`pack_linears_if_faster` for a `BertFeatureExtractor`'s encoder, measured on its first layer."""
+    encoder = bert.model
     return pack_linears_if_faster(encoder, probe_weights(encoder, 6), BERT_PROBE_ROWS)
 
 

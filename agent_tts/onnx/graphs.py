@@ -174,7 +174,8 @@ class SpeakerVerificationGraph(nn.Module):
 
 
 class BertGraph(nn.Module):
-    """Token ids, attention mask, token types [1, n] -> the third-to-last hidden state [1, n, hidden]."""
+    """Token ids, attention mask, token types [1, n] -> the hidden state GPT-SoVITS reads [1, n, hidden] (upstream's
+    ``hidden_states[-3]``: the last state of the extractor's cut encoder)."""
 
     def __init__(self, bert: BertFeatureExtractor) -> None:
         super().__init__()
@@ -182,5 +183,5 @@ class BertGraph(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                          output_hidden_states=True).hidden_states[-3]
+        return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state

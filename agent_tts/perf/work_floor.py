@@ -26,7 +26,6 @@ bound by the larger of the two (`rtf_overlapped`).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
 
 import torch
@@ -40,7 +39,6 @@ from agent_tts.voice import Voice
 
 TOKENS_PER_SECOND = 25
 WHOLE_DECODE_TOKENS = 250  # 10 s decoded at once: the per-second cost of decoding a whole utterance
-BERT_LAYERS_UNUSED = 2     # the GPT reads hidden_states[-3]: the last two layers need not run
 
 
 @dataclass(frozen=True)
@@ -91,24 +89,9 @@ def _counted(work) -> tuple[FlopCounterMode, object]:
     return counter, result
 
 
-def _bert_used_layers(voice: Voice) -> int:
-    return voice.bert.model.config.num_hidden_layers - BERT_LAYERS_UNUSED
-
-
-def _used_bert_gflop(voice: Voice, counter: FlopCounterMode) -> float:
-    """FLOPs, among those `counter` saw, of the BERT layers whose output the GPT reads."""
-    layer = re.compile(r"\.encoder\.layer\.(\d+)$")
-    total = 0
-    for module, counts in counter.get_flop_counts().items():
-        match = layer.search(module)
-        if match and int(match.group(1)) < _bert_used_layers(voice):
-            total += sum(counts.values())
-    return total / 1e9
-
-
 def _bert_mbytes(voice: Voice) -> float:
-    layers = voice.bert.model.bert.encoder.layer[:_bert_used_layers(voice)]
-    return weight_megabytes(layers)
+    """The weights a BERT pass reads: its layers' (the embeddings are looked up, a few rows a pass)."""
+    return weight_megabytes(voice.bert.model.encoder.layer)
 
 
 def _decode_gflop(voice: Voice, phone_ids: torch.Tensor, tokens: int) -> float:
@@ -144,7 +127,7 @@ def count_work(voice: Voice, text: str, plan: ChunkPlan = ChunkPlan(), language:
     return UnitWork(
         text_phones=len(phonemes.phone_ids),
         prefill_positions=positions,
-        bert_gflop=_used_bert_gflop(voice, bert_counter),
+        bert_gflop=bert_counter.get_total_flops() / 1e9,
         bert_mbytes=_bert_mbytes(voice) * len(speaks_chinese),
         prefill_gflop=prefill.get_total_flops() / 1e9,
         gpt_mbytes=gpt_mbytes,
