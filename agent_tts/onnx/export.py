@@ -27,6 +27,7 @@ from agent_tts.models.checkpoints import (load_gpt, load_sovits, load_speaker_ve
 from agent_tts.models.fbank import MEL_BINS
 from agent_tts.models.pretrained import BertFeatureExtractor, HubertFeatureExtractor
 from agent_tts.models.speaker_verification import ERes2NetV2
+from agent_tts.models.t2s import Text2SemanticModel
 from agent_tts.onnx.graphs import (BertGraph, GPTPrefillGraph, GPTStepGraph, PromptCodesGraph, SoVITSDecoderGraph,
                                    SpeakerEncoderGraph, SpeakerVerificationGraph, cache_names)
 from agent_tts.onnx.manifest import (EXPORT_FORMAT, SV_GRAPH, TOKENIZER_FOLDER, fingerprint, graph_files,
@@ -83,6 +84,16 @@ def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str],
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
 
 
+def export_gpt_step(gpt: Text2SemanticModel, path: Path) -> None:
+    """The GPT's step graph (`GPTStepGraph`) at `path`: inputs ``token``, ``position`` and ``past_{key,value}_{i}``
+    [1, length, D]; outputs ``logits`` and ``new_{key,value}_{i}``."""
+    past = cache_names(gpt.config.num_layers, "past")
+    _export(GPTStepGraph(gpt), (torch.tensor([[5]]), torch.tensor([9]),
+                                *[torch.randn(1, 16, gpt.config.hidden_dim) for _ in past]),
+            path, ["token", "position", *past], ["logits", *cache_names(gpt.config.num_layers, "new")],
+            {name: {1: "length"} for name in past})
+
+
 def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None = None) -> Path:
     """Write the graphs (six, seven for v2Pro/v2ProPlus), the BERT tokenizer and `manifest.json`; returns `outdir`."""
     outdir = Path(outdir)
@@ -111,7 +122,7 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
         sv_model = load_speaker_verification(spec.sv, version) if sovits.config.uses_speaker_verification else None
         hubert = HubertFeatureExtractor.from_folder(spec.hubert).eval()
         bert = BertFeatureExtractor.from_folder(spec.bert).eval()
-        layers, dim = gpt.config.num_layers, gpt.config.hidden_dim
+        layers = gpt.config.num_layers
 
         step("exporting the GPT prefill graph")
         n_text, n_prompt = 7, 9
@@ -122,10 +133,7 @@ def export_voice(spec: VoiceSpec, outdir: str | Path, progress: Progress | None 
                 {"phone_ids": {1: "text"}, "bert": {2: "text"}, "prompt": {1: "prompt"},
                  **{name: {1: "positions"} for name in present}})
         step("exporting the GPT step graph")
-        past = cache_names(layers, "past")
-        _export(GPTStepGraph(gpt), (torch.tensor([[5]]), torch.tensor([9]), *[torch.randn(1, 16, dim) for _ in past]),
-                partial / "gpt_step.onnx", ["token", "position", *past], ["logits", *cache_names(layers, "new")],
-                {name: {1: "length"} for name in past})
+        export_gpt_step(gpt, partial / "gpt_step.onnx")
         step("exporting the SoVITS decoder")
         config = sovits.config
         decoder_inputs = (torch.randint(0, config.codebook_size, (1, 1, 12)), torch.randint(0, 300, (1, n_text)),
