@@ -48,8 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"],
                         help="one or more, measured in the same run (the ONNX backend runs fp32; OpenVINO fp32, bf16, "
                         "int8, auto): "
-                        "auto (bf16 where the CPU has AMX or AVX512-BF16, else fp32), bf16, int8 (int8 GPT and BERT "
-                        "weights), fp16 (CUDA); default fp32")
+                        "auto (bf16 where the CPU has AMX or AVX512-BF16, else fp32), bf16, int8 (int8 weights for the "
+                        "GPT's AR step, the rest as bf16 where native), fp16 (CUDA); default fp32")
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=["torch"],
                         help="one or more, measured in the same run (onnx and openvino export the voice first; "
                         "openvino: the SoVITS decoder and BERT on OpenVINO, the GPT on ONNX Runtime, or on torch "

@@ -166,33 +166,38 @@ class TextAttentionProbe:
         self.layers = frozenset(layers)
         self.window = window
         self.weights: torch.Tensor | None = None
-        self._sum: torch.Tensor | None = None
+        self._scores: list[torch.Tensor] = []
+        self._key_slots: torch.Tensor | None = None
         self._key_count = 0
+        self._head_dim = 0
 
     def record(self, layer: int, queries: torch.Tensor, keys: torch.Tensor, key_slots: torch.Tensor) -> None:
-        """Add this layer's weights: ``queries`` [B, H, T, d] (the last one counts), ``keys`` [B, H, S, d]."""
+        """Keep this layer's scores: ``queries`` [B, H, T, d] (the last one counts), ``keys`` [B, H, S, d]. Only the
+        product is per layer; `finish` masks, normalizes and averages every layer's at once (done per layer, the
+        probe's small operations made an AR step 30% slower at real size, one row)."""
         if layer not in self.layers:
             return
-        self._key_count = keys.shape[2]
+        self._key_slots, self._key_count, self._head_dim = key_slots, keys.shape[2], queries.shape[-1]
         if self.window is not None:
-            keys, key_slots = keys[:, :, self.window[0]:self.window[1]], key_slots[self.window[0]:self.window[1]]
-        scores = torch.matmul(queries[:, :, -1:], keys.transpose(-1, -2)).squeeze(2) / math.sqrt(queries.shape[-1])
-        inside = (key_slots >= self.text_start.view(-1, 1)) & (key_slots < self.text_end.view(-1, 1))
-        scores = scores.float().masked_fill(~inside.unsqueeze(1), -float("inf"))
-        weights = torch.nan_to_num(torch.softmax(scores, dim=-1), nan=0.0).mean(dim=1)
-        self._sum = weights if self._sum is None else self._sum + weights
+            keys = keys[:, :, self.window[0]:self.window[1]]
+        # In fp32: torch's bf16 product of these small shapes took twice as long as converting first.
+        self._scores.append(torch.matmul(queries[:, :, -1:].float(), keys.float().transpose(-1, -2)).squeeze(2))
 
     def finish(self) -> None:
-        if self._sum is None:
+        if not self._scores:
             self.weights = None
             return
-        mean = self._sum / len(self.layers)
+        key_slots = self._key_slots if self.window is None else self._key_slots[self.window[0]:self.window[1]]
+        scores = torch.stack(self._scores) / math.sqrt(self._head_dim)  # [layers, B, H, S]
+        self._scores = []
+        inside = (key_slots >= self.text_start.view(-1, 1)) & (key_slots < self.text_end.view(-1, 1))
+        scores = scores.masked_fill(~inside[None, :, None], -float("inf"))
+        mean = torch.nan_to_num(torch.softmax(scores, dim=-1), nan=0.0).mean(dim=(0, 2))
         if self.window is not None:  # back to [B, S], zero outside the window
             self.weights = mean.new_zeros(mean.shape[0], self._key_count)
             self.weights[:, self.window[0]:self.window[0] + mean.shape[1]] = mean
         else:
             self.weights = mean
-        self._sum = None
 
 
 class KVStore(Protocol):
@@ -360,9 +365,9 @@ class Text2SemanticModel(nn.Module):
             if cast:
                 q, k, v = q.to(cache_dtype), k.to(cache_dtype), v.to(cache_dtype)
             keys, values = kv.update(index, slots, k, v)
-            if probe is not None:
-                probe.record(index, q, keys, key_slots)
             attention = F.scaled_dot_product_attention(q, keys, values, allowed)
+            if probe is not None:  # after the attention, which has just brought the keys into the cache
+                probe.record(index, q, keys, key_slots)
             x = layer.after_attention(x, attention.to(x.dtype) if cast else attention)
         if probe is not None:
             probe.finish()
