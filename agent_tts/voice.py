@@ -219,7 +219,7 @@ class Voice:
 
         `device`: auto (CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N.
         `precision`: fp32 (the default: what the parity fixture checks), bf16, int8 (the CPU), fp16 (CUDA), or
-        auto (bf16 where the CPU multiplies bf16 natively, else fp32); which model runs in what is in
+        auto (int8 where the CPU multiplies bf16 natively, else fp32); which model runs in what is in
         `agent_tts.models.precision`. The torch backend also takes a `PrecisionPlan` as it is (one resolved for
         another CPU's features, as the tests do).
         `backend="onnx"` runs the voice's ONNX export (`agent-tts export-onnx`) from `onnx_dir`, by default the

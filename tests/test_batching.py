@@ -7,13 +7,16 @@ GPT file with another reference clip, so both voices' streams share one schedule
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
 import soundfile
+import torch
 
-from agent_tts.engine.scheduler import scheduler_for
-from agent_tts.engine.synthesizer import Synthesizer
+from agent_tts.engine.ar_batch import DecodeOptions
+from agent_tts.engine.scheduler import ARScheduler, scheduler_for
+from agent_tts.engine.synthesizer import Synthesizer, unit_request
 from agent_tts.errors import EngineBusyError
 from agent_tts.parity import snr_db
 from agent_tts.voice import Voice
@@ -107,3 +110,40 @@ async def test_streams_beyond_the_limit_wait_in_order_and_a_full_queue_is_a_clea
         assert order == ["first", "second"]
     finally:
         synthesizer.admission.max_streams = synthesizer.admission.max_waiting = None  # shared by the module's voices
+
+
+def _wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_lone_unit_waits_while_its_worker_decodes_and_steps_beside_another(voices):
+    voice = voices[0]
+    scheduler = ARScheduler(voice.gpt)  # its own: the module's shared scheduler is left alone
+    phonemes = voice.frontend(TEXTS[0], "auto")
+
+    def submit(seed: int):
+        request = unit_request(voice, phonemes, DecodeOptions(max_tokens=1400, suppress_eos=True),
+                               torch.Generator().manual_seed(seed))
+        unit = scheduler.submit(request, max_ahead=2000)  # no backpressure: only the hold can stop its steps
+        next(unit.tokens())
+        return unit
+
+    lone = submit(1)
+    try:
+        with lone.decoding():
+            time.sleep(0.2)  # a step in flight when the hold began ends meanwhile
+            held_at = lone.row.steps
+            time.sleep(0.3)
+            assert lone.row.steps == held_at and not lone.done
+            other = submit(2)  # with another unit in the batch, the step runs for both
+            _wait_until(lambda: lone.row.steps >= held_at + 5)
+        other.close()
+        _wait_until(lambda: other.done)
+        stepped = lone.row.steps
+        _wait_until(lambda: lone.row.steps > stepped + 5)  # alone again, not holding: stepped
+    finally:
+        lone.close()
+        _wait_until(lambda: lone.done)

@@ -15,6 +15,7 @@ def test_bench_reports_streaming_and_whole_and_other_first_chunk_sizes(gsv_v2_fi
                  "--first-chunk-tokens", "10", "4", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "first chunk 4 tokens: streaming first audio" in printed and "CPU rates before / after" in printed
+    assert "(the case's first complete run " in printed
     figures = json.loads(out.read_text())
     assert figures["cpu_rates_before"]["gemm_gflops"] > 0 and figures["cpu_rates_after"]["read_gb_per_s"] > 0
     for name in ("sentence_20_chars", "paragraph_3_sentences"):
@@ -23,6 +24,7 @@ def test_bench_reports_streaming_and_whole_and_other_first_chunk_sizes(gsv_v2_fi
         streaming, whole = case["streaming"], case["whole"]
         assert streaming["first_audio_s"]["n"] == 2 and whole["first_audio_s"]["n"] == 2
         assert 0 < streaming["first_audio_s"]["p50"] and streaming["audio_s"] > 1
+        assert streaming["rtf"] > 0 and streaming["rtf_first_complete_run"] > 0  # the first run is kept apart
         assert case["first_audio_ratio_whole_over_streaming_p50"] == (
             whole["first_audio_s"]["p50"] / streaming["first_audio_s"]["p50"])
         assert abs(streaming["first_chunk_audio_s"] - 10 / 25) < 0.01  # 25 tokens per second of audio

@@ -27,8 +27,9 @@ def test_cpuinfo_gives_the_model_and_the_isa_features():
     assert not parse_cpuinfo("model name : old\nflags : sse2 avx2\n").native_bf16
 
 
-def test_auto_is_bf16_where_the_cpu_multiplies_bf16_natively_else_fp32():
-    assert resolve_precision("auto", CPU, AMX).name == "bf16"
+def test_auto_is_int8_where_the_cpu_multiplies_bf16_natively_else_fp32():
+    auto = resolve_precision("auto", CPU, AMX)
+    assert auto.name == "int8" and auto.int8_weights and auto.gpt_dtype == auto.sovits_dtype == torch.bfloat16
     assert resolve_precision("auto", CPU, AVX2).name == "fp32"
     assert resolve_precision("auto", torch.device("cuda"), AMX).name == "fp32"
     bf16 = resolve_precision("bf16", CPU, AVX2)  # runs everywhere, emulated without native bf16

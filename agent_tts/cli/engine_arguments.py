@@ -18,9 +18,10 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="what the voice's models compute in (default auto: bf16 where the CPU has AMX or "
+                        help="what the voice's models compute in (default auto: int8 where the CPU has AMX or "
                         "AVX512-BF16, else fp32; int8: int8 weights for the GPT's AR step, the rest as bf16 where "
-                        "native; fp16: CUDA; see docs/precision.md)")
+                        "native; bf16: everything but HuBERT, the faster for many concurrent streams; fp16: CUDA; "
+                        "see docs/precision.md)")
 
 
 def add_compute_arguments(parser: argparse.ArgumentParser) -> None:

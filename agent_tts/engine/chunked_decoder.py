@@ -129,6 +129,11 @@ class ChunkedDecoder:
     def samples_per_token(self) -> float:
         return FRAMES_PER_TOKEN * self.sovits.config.samples_per_frame / self.speed
 
+    def decodes_at_push(self, count: int) -> bool:
+        """Whether pushing `count` more tokens makes the next chunk ready (a window decode)."""
+        wanted = self.plan.chunk_tokens(self.chunks_decoded)
+        return not self.stopped and len(self.tokens) + count - self.plan.holdback - self.emitted_tokens >= wanted
+
     def push(self, tokens: list[int] | int) -> list[np.ndarray]:
         """Add new tokens; return the chunks that became ready (often none)."""
         self.tokens.extend([tokens] if isinstance(tokens, int) else tokens)

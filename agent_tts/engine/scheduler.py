@@ -12,9 +12,15 @@ burst of newcomers are interleaved with the steps of the others.
 Each unit keeps its own sampling options, generator and stopping rules (the
 `BatchDecoder` row), and its own backpressure: a unit whose consumer has not
 taken `max_ahead` tokens yet is left out of the step until it does, which
-pauses that stream only. A cancel (the unit's `CancelFlag`) is checked under
-the flag's lock immediately before every step and prefill, so no step of a
-cancelled unit starts once `set()` has returned.
+pauses that stream only. While a unit's worker decodes a chunk
+(`ScheduledUnit.decoding`) and no other unit is in the batch or waiting, the
+scheduler waits instead of stepping it: the step and the decode would share
+the same cores (each runs on all of them), and one after the other they
+finish sooner, the decode first. A thread-per-stream decode never overlaps
+the two either; with other units in the batch, the step runs for them all.
+A cancel (the unit's `CancelFlag`) is checked under the flag's lock
+immediately before every step and prefill, so no step of a cancelled unit
+starts once `set()` has returned.
 
 The scheduler's `Admission` bounds the streams of its GPT (see
 `admission.py`). Voices that share a GPT module share its scheduler
@@ -30,6 +36,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +68,7 @@ class ScheduledUnit:
     attention: list[np.ndarray | None] = field(default_factory=list)
     done: bool = False
     closed: bool = False
+    holding: bool = False  # the worker is decoding a chunk (`decoding`)
     error: BaseException | None = None
 
     @property
@@ -93,6 +101,18 @@ class ScheduledUnit:
             for token, attention in ready:
                 self.attention.append(attention)
                 yield token
+
+    @contextmanager
+    def decoding(self) -> Iterator[None]:
+        """Around the worker's decode of a chunk: a unit alone in the scheduler is not stepped meanwhile."""
+        with self.scheduler.condition:
+            self.holding = True
+        try:
+            yield
+        finally:
+            with self.scheduler.condition:
+                self.holding = False
+                self.scheduler.condition.notify_all()
 
     def close(self) -> None:
         """The worker is done with this unit (it ended, or a guard stopped it): the scheduler drops its row."""
@@ -165,7 +185,8 @@ class ARScheduler:
                 while self._waiting and (self._waiting[0].closed or self._waiting[0].cancelled):
                     self._finish(self._waiting.popleft())
                 newcomer = self._waiting.popleft() if self._waiting else None
-                stepping = [unit for unit in self._running if unit.wants_step]
+                alone = len(self._running) == 1 and newcomer is None
+                stepping = [unit for unit in self._running if unit.wants_step and not (alone and unit.holding)]
                 if not ended and newcomer is None and not stepping:
                     # Idle: give back this thread's OpenMP workers, which would slow the threads computing
                     # meanwhile (the streams' SoVITS decoding; openmp_pool.py).

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -112,6 +113,10 @@ class TokenSource(Protocol):
     attention: list[np.ndarray | None]
 
     def tokens(self) -> Iterator[int]: ...
+
+    def decoding(self) -> AbstractContextManager[None]:
+        """Entered around each SoVITS decode of the unit's chunks (the scheduler may wait meanwhile)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -208,7 +213,9 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
                         prefill_s = time.perf_counter() - bert_done
                     tokens.append(token)
                     clock.add(source.attention[len(tokens) - 1])
-                    for pcm in decoder.push(token):
+                    with source.decoding() if decoder.decodes_at_push(1) else nullcontext():
+                        ready = decoder.push(token)
+                    for pcm in ready:
                         send(pcm, last=False)
                         output.wait_for_room()
                     if options.stop_on_loop and not request.options.suppress_eos and is_looping(tokens):
@@ -241,6 +248,9 @@ class InlineTokens:
 
     def tokens(self) -> Iterator[int]:
         return self._tokens
+
+    def decoding(self) -> AbstractContextManager[None]:
+        return nullcontext()  # the steps are made here, between decodes
 
     def close(self) -> None:
         self._tokens.close()

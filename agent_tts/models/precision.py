@@ -14,8 +14,11 @@ as they are; precision changes only their weights and dtypes:
 bf16 activations on every CPU (models/quantization.py). HuBERT stays fp32:
 it runs once per voice, at load, and the prompt codes it feeds are discrete (a rounding
 flip changes a code). `auto` on the CPU is
-bf16 where the CPU multiplies bf16 natively (AMX or AVX512-BF16), else fp32;
-on CUDA it is fp32 (fp16 is opt-in until measured on a GPU). Why these parts
+int8 where the CPU multiplies bf16 natively (AMX or AVX512-BF16): the fastest
+single stream measured on both such CPUs of the project, first audio and RTF
+(bf16's batched step of eight rows is faster: a server of many streams may
+choose bf16); else fp32. On CUDA it is fp32 (fp16 is opt-in until measured on
+a GPU). Why these parts
 and what each costs in accuracy: docs/precision.md.
 """
 
@@ -71,7 +74,7 @@ def resolve_precision(precision: str | PrecisionPlan, device: torch.device,
     if precision == "fp16":
         raise OptionError("precision='fp16' is for CUDA devices; on the CPU use auto, fp32, bf16 or int8")
     if precision == "auto":
-        precision = "bf16" if cpu.native_bf16 else "fp32"
+        precision = "int8" if cpu.native_bf16 else "fp32"
     if precision == "fp32":
         return PrecisionPlan("fp32", fp32, fp32, fp32)
     if precision == "bf16":
