@@ -365,9 +365,9 @@ class Text2SemanticModel(nn.Module):
             if cast:
                 q, k, v = q.to(cache_dtype), k.to(cache_dtype), v.to(cache_dtype)
             keys, values = kv.update(index, slots, k, v)
-            attention = F.scaled_dot_product_attention(q, keys, values, allowed)
-            if probe is not None:  # after the attention, which has just brought the keys into the cache
+            if probe is not None:
                 probe.record(index, q, keys, key_slots)
+            attention = F.scaled_dot_product_attention(q, keys, values, allowed)
             x = layer.after_attention(x, attention.to(x.dtype) if cast else attention)
         if probe is not None:
             probe.finish()
