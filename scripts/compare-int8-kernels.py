@@ -43,7 +43,7 @@ from torch.nn import functional as F
 
 from agent_tts.cpu_features import cpu_features
 from agent_tts.models.packed_linear import PackedLinear
-from agent_tts.models.quantization import Int8WeightLinear
+from agent_tts.models.quantization import Int8WeightLinear, per_channel_int8
 
 LAYERS = 24
 SHAPES = [(1536, 512), (512, 512), (2048, 512), (512, 2048)] * LAYERS  # (out, in) of one layer's four linears
@@ -73,12 +73,6 @@ def race(entries: Timed, rounds: int) -> dict[str, float]:
                 run()
             best[label] = min(best[label], (time.perf_counter() - start) / (CALLS * per_call) * 1000)
     return best
-
-
-def per_channel_int8(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 with one scale per output channel (`axis`: the input dimension), as `Int8WeightLinear` does."""
-    scale = np.maximum(np.abs(weight).max(axis=axis, keepdims=True), np.finfo(np.float32).tiny) / 127
-    return np.clip(np.round(weight / scale), -127, 127).astype(np.int8), scale.astype(np.float32)
 
 
 def torch_linears(weights: list[torch.Tensor], rows: dict[int, np.ndarray]) -> Timed:
@@ -159,10 +153,13 @@ def openvino_compile(model, hint: str):
 
 def int8_compressed(matrix: np.ndarray, transposed: bool):
     """OpenVINO's compressed-weight pattern (int8 constant, convert, multiply by per-channel scales), which its CPU
-    plugin runs as an int8-weight matrix product."""
+    plugin runs as an int8-weight matrix product; `matrix` is [out, in] when `transposed` (a MatMul's transpose_b),
+    else [in, out]. Rounded as `Int8WeightLinear` rounds."""
     import openvino.opset13 as ops
 
-    quantized, scale = per_channel_int8(matrix, axis=1 if transposed else 0)
+    out_by_in = torch.from_numpy(np.ascontiguousarray(matrix if transposed else matrix.T))
+    quantized, scale = (tensor.numpy() for tensor in per_channel_int8(out_by_in))
+    quantized, scale = (quantized, scale[:, None]) if transposed else (quantized.T.copy(), scale[None, :])
     return ops.multiply(ops.convert(ops.constant(quantized), np.float32), ops.constant(scale))
 
 

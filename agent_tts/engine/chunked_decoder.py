@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,7 +105,8 @@ class ChunkedDecoder:
 
     def __init__(self, sovits: SoVITSModel, phone_ids: torch.Tensor, ge: torch.Tensor, *,
                  plan: ChunkPlan = ChunkPlan(), speed: float = 1.0, noise_scale: float = 0.0,
-                 generator: torch.Generator | None = None, may_decode: Callable[[], bool] | None = None) -> None:
+                 generator: torch.Generator | None = None, may_decode: Callable[[], bool] | None = None,
+                 around_decode: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.sovits = sovits
         self.phone_ids = phone_ids
         self.ge = ge
@@ -114,6 +116,8 @@ class ChunkedDecoder:
         self.generator = generator
         # Asked immediately before every window decode; False (the stream was cancelled) stops decoding for good.
         self.may_decode = may_decode or (lambda: True)
+        # Entered around every window decode (the AR scheduler may wait meanwhile: `ScheduledUnit.decoding`).
+        self.around_decode = around_decode
         self.stopped = False
         self.tokens: list[int] = []
         self.emitted_tokens = 0
@@ -128,11 +132,6 @@ class ChunkedDecoder:
     @property
     def samples_per_token(self) -> float:
         return FRAMES_PER_TOKEN * self.sovits.config.samples_per_frame / self.speed
-
-    def decodes_at_push(self, count: int) -> bool:
-        """Whether pushing `count` more tokens makes the next chunk ready (a window decode)."""
-        wanted = self.plan.chunk_tokens(self.chunks_decoded)
-        return not self.stopped and len(self.tokens) + count - self.plan.holdback - self.emitted_tokens >= wanted
 
     def push(self, tokens: list[int] | int) -> list[np.ndarray]:
         """Add new tokens; return the chunks that became ready (often none)."""
@@ -187,10 +186,11 @@ class ChunkedDecoder:
             first_frame = int(start * FRAMES_PER_TOKEN / self.speed)
             all_noise = self._frame_noise(first_frame + int(len(window) * FRAMES_PER_TOKEN / self.speed) + 2)
             noise = all_noise[..., first_frame:].to(self.phone_ids.device)
-        started = time.perf_counter()
-        wav = self.sovits.decode(codes, self.phone_ids, self.ge, noise_scale=self.noise_scale, speed=self.speed,
-                                 noise=noise)[0, 0].float().cpu().numpy()
-        self.decode_seconds.append(time.perf_counter() - started)
+        with self.around_decode():
+            started = time.perf_counter()
+            wav = self.sovits.decode(codes, self.phone_ids, self.ge, noise_scale=self.noise_scale, speed=self.speed,
+                                     noise=noise)[0, 0].float().cpu().numpy()
+            self.decode_seconds.append(time.perf_counter() - started)
         self.chunks_decoded += 1
         per_token = len(wav) / len(window)
         begin = round((self.emitted_tokens - start) * per_token)

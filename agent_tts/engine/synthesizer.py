@@ -187,7 +187,8 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
             decoder = ChunkedDecoder(voice.sovits, torch.tensor([phonemes.phone_ids], device=voice.engine_device),
                                      voice.ge, plan=options.chunk_plan, speed=options.speed,
                                      noise_scale=options.noise_scale, generator=state.noise_generator,
-                                     may_decode=lambda: cancel.try_begin("decode"))
+                                     may_decode=lambda: cancel.try_begin("decode"),
+                                     around_decode=lambda: source.decoding())
             prefill_s = 0.0
             tokens: list[int] = []
             sent = 0  # tokens already handed out with a chunk
@@ -213,9 +214,7 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
                         prefill_s = time.perf_counter() - bert_done
                     tokens.append(token)
                     clock.add(source.attention[len(tokens) - 1])
-                    with source.decoding() if decoder.decodes_at_push(1) else nullcontext():
-                        ready = decoder.push(token)
-                    for pcm in ready:
+                    for pcm in decoder.push(token):
                         send(pcm, last=False)
                         output.wait_for_room()
                     if options.stop_on_loop and not request.options.suppress_eos and is_looping(tokens):

@@ -29,6 +29,13 @@ INT8_KERNEL_MAX_ROWS = 16
 KERNEL_DTYPE = torch.bfloat16  # the int8-weight kernel's activations and scales
 
 
+def per_channel_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 of ``weight`` [out, in] with one fp32 scale per output channel: (int8 [out, in], scale [out])."""
+    weight = weight.detach().float()
+    scale = weight.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / 127
+    return torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8), scale
+
+
 class Int8WeightLinear(nn.Module):
     """``y = x W^T + b``: few rows from ``W`` as int8 [out, in] with a per-output-channel scale, many rows by the
     float layer `dense` (``W`` as it was, in the model's dtype)."""
@@ -41,9 +48,8 @@ class Int8WeightLinear(nn.Module):
         self.dense.weight = nn.Parameter(weight.detach(), requires_grad=False)
         if bias is not None:
             self.dense.bias = nn.Parameter(bias.detach(), requires_grad=False)
-        weight = weight.detach().float()
-        scale = weight.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / 127
-        self.register_buffer("weight", torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        quantized, scale = per_channel_int8(weight)
+        self.register_buffer("weight", quantized)
         self.register_buffer("scale", scale.to(KERNEL_DTYPE))
 
     @classmethod
