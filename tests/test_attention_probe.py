@@ -1,12 +1,14 @@
 """`TextAttentionProbe`: the weights it leaves are each row's softmax over its own text span, averaged over layers
-and heads, whichever window it is given."""
-
+and heads, whichever window it is given; rows prefilled together get the weights of their own last query."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from agent_tts.engine.ar_batch import ARRequest, BatchDecoder, DecodeOptions
+from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.models.checkpoints import load_gpt
 from agent_tts.models.synthetic import TINY_GPT_MODEL, write_gpt_checkpoint
 from agent_tts.models.t2s import TextAttentionProbe
@@ -69,3 +71,23 @@ def test_the_probe_gives_each_rows_softmax_over_its_own_text(tmp_path):
         torch.testing.assert_close(logits, plain_logits, rtol=0, atol=0)  # the probe only watches
     assert torch.allclose(results[None][0].weights.sum(dim=1), torch.tensor([1.0, 0.0, 1.0]), atol=1e-6)
     assert not torch.equal(results[None][0].weights[0], results[None][0].weights[2])
+
+
+def test_rows_prefilled_together_get_the_attention_of_their_own_last_query(tmp_path):
+    gpt = load_gpt(write_gpt_checkpoint(tmp_path / "s1.ckpt", dict(TINY_GPT_MODEL, n_layer=3, head=4), seed=1)).eval()
+    generator = torch.Generator().manual_seed(5)
+
+    def request(phones: int, prompt: int, span: tuple[int, int]) -> ARRequest:
+        return ARRequest(torch.randint(0, gpt.config.phoneme_vocab_size, (phones,), generator=generator),
+                         torch.randn(1024, phones, generator=generator),
+                         torch.randint(0, 1024, (prompt,), generator=generator),
+                         DecodeOptions(SamplingOptions(top_k=1), max_tokens=5, suppress_eos=True),
+                         align_text=span)
+
+    requests = [request(14, 6, (4, 14)), request(6, 9, (2, 6)), request(10, 3, (0, 10))]  # lengths 20, 15, 13
+    alone = [BatchDecoder(gpt).add(one) for one in requests]
+    together = BatchDecoder(gpt).add_many(requests)
+    for solo, row in zip(alone, together):
+        assert solo.tokens == row.tokens
+        np.testing.assert_allclose(row.attention[0], solo.attention[0], atol=1e-6)
+        assert abs(row.attention[0].sum() - 1.0) < 1e-5

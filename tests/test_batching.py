@@ -15,8 +15,10 @@ import soundfile
 import torch
 
 from agent_tts.engine.ar_batch import DecodeOptions
+from agent_tts.engine.sampling import SamplingOptions
 from agent_tts.engine.scheduler import ARScheduler, scheduler_for
 from agent_tts.engine.synthesizer import Synthesizer, unit_request
+from agent_tts.engine.t2s_decoding import generate_semantic_tokens
 from agent_tts.errors import EngineBusyError
 from agent_tts.parity import snr_db
 from agent_tts.voice import Voice
@@ -147,3 +149,22 @@ def test_a_lone_unit_waits_while_its_worker_decodes_and_steps_beside_another(voi
     finally:
         lone.close()
         _wait_until(lambda: lone.done)
+
+
+@pytest.mark.parametrize("prefill_positions", [4096, 1])
+def test_newcomers_waiting_together_are_prefilled_in_one_pass_and_decode_as_alone(voices, prefill_positions):
+    voice = voices[0]
+    options = DecodeOptions(SamplingOptions(top_k=1), max_tokens=30, min_tokens=1)
+    requests = [unit_request(voice, voice.frontend(text, "auto"), options, torch.Generator().manual_seed(seed))
+                for seed, text in enumerate(TEXTS[:4])]
+    assert len({request.phone_ids.shape[0] for request in requests}) > 1  # rows of different lengths
+    alone = [list(generate_semantic_tokens(voice.gpt, request.phone_ids[None], request.bert[None],
+                                           request.prompt[None], options)) for request in requests]
+    scheduler = ARScheduler(voice.gpt, prefill_positions=prefill_positions)
+    with scheduler.condition:  # the scheduler's thread takes newcomers under this lock: all four wait together
+        units = [scheduler.submit(request, max_ahead=2000) for request in requests]
+    assert [list(unit.tokens()) for unit in units] == alone
+    # Over the budget of positions, one newcomer per pass.
+    assert list(scheduler.prefill_sizes) == ([4] if prefill_positions > 1 else [1, 1, 1, 1])
+    for unit in units:
+        unit.close()

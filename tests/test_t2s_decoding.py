@@ -74,9 +74,8 @@ def _request(inputs, options, seed) -> ARRequest:
     return ARRequest(phones[0], bert[0], prompt[0], options, torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("runner", ["eager", "full cache"])
-def test_rows_decode_alone_or_batched_alike_joining_and_leaving_at_any_step(model, runner) -> None:
-    cases = [  # different lengths, sampling and stopping rules, one greedy
+def _cases(model):
+    return [  # different lengths, sampling and stopping rules, one greedy
         (_inputs(model, 12, 9, seed=1), DecodeOptions(SamplingOptions(top_k=1), max_tokens=30, suppress_eos=True), 5),
         (_inputs(model, 7, 14, seed=2), DecodeOptions(SamplingOptions(top_k=20, temperature=1.3), max_tokens=45,
                                                       suppress_eos=True), 6),
@@ -85,6 +84,11 @@ def test_rows_decode_alone_or_batched_alike_joining_and_leaving_at_any_step(mode
         (_inputs(model, 9, 11, seed=4), DecodeOptions(SamplingOptions(top_k=5, repetition_penalty=2.0),
                                                       max_tokens=60, min_tokens=3), 8),
     ]
+
+
+@pytest.mark.parametrize("runner", ["eager", "full cache"])
+def test_rows_decode_alone_or_batched_alike_joining_and_leaving_at_any_step(model, runner) -> None:
+    cases = _cases(model)
     alone = [_solo(model, inputs, options, seed) for inputs, options, seed in cases]
     decoder = BatchDecoder(model, FullCacheStep(model) if runner == "full cache" else None)
     joins = {0: [0, 1], 4: [2], 9: [3]}  # step -> cases that join before it
@@ -105,6 +109,47 @@ def test_rows_decode_alone_or_batched_alike_joining_and_leaving_at_any_step(mode
             break
     assert [finished[case] for case in range(4)] == alone
     assert decoder.rows == [] and max(len(tokens) for tokens in alone) > 40
+
+
+@torch.inference_mode()
+def test_a_ragged_prefill_gives_each_row_its_solo_prefill(model) -> None:
+    cases = [_inputs(model, 12, 9, seed=1), _inputs(model, 7, 14, seed=2), _inputs(model, 20, 5, seed=3)]
+    solo = [model.prefill(phones, bert, prompt, model.new_cache(64).row_view(0, phones.shape[1] + prompt.shape[1]))
+            for phones, bert, prompt in cases]
+    cache = model.new_cache(64, rows=4)
+    together = model.prefill_ragged([phones[0] for phones, _, _ in cases], [bert[0] for _, bert, _ in cases],
+                                    [prompt[0] for _, _, prompt in cases], cache.rows_view(1, 3, 25))
+    for row, expected in enumerate(solo):
+        torch.testing.assert_close(together[row: row + 1], expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(together[0], together[1])
+    assert cache.k[:, 0].abs().max() == 0 and cache.k[:, 1:, :, 25:].abs().max() == 0  # its rows' slots only
+
+
+@pytest.mark.parametrize("runner", ["eager", "full cache"])
+def test_rows_prefilled_together_decode_as_alone_and_a_cancelled_one_is_left_out(model, runner) -> None:
+    cases = _cases(model)
+    alone = [_solo(model, inputs, options, seed) for inputs, options, seed in cases]
+    decoder = BatchDecoder(model, FullCacheStep(model) if runner == "full cache" else None)
+    cancelled = _request(*cases[0])
+    cancelled.cancel = CancelFlag()
+    cancelled.cancel.set()
+    first = decoder.add_many([_request(*cases[0]), cancelled, _request(*cases[1]), _request(*cases[2])])
+    assert first[1] is None and [row.index for row in (first[0], first[2], first[3])] == [0, 1, 2]
+    assert cancelled.cancel.begun.get("prefill", 0) == 0
+    rows = {0: first[0], 1: first[2], 2: first[3]}
+    finished = {}
+    for step in range(200):
+        if step == 4:
+            rows[3] = decoder.add_many([_request(*cases[3])])[0]  # and one that joins alone, later
+        for case, row in list(rows.items()):
+            if row.finished:
+                finished[case] = list(row.tokens)
+                decoder.remove(row)
+                del rows[case]
+        decoder.step(list(rows.values()))
+        if not rows:
+            break
+    assert [finished[case] for case in range(4)] == alone
 
 
 @pytest.mark.parametrize("runner", ["eager", "full cache"])

@@ -118,7 +118,8 @@ def _scheduler_line(record: dict) -> str:
     if record.get("full_batch_step_tokens_per_s"):
         parts.append(f"full-batch steps {record['full_batch_step_tokens_per_s']:.1f} tok/s")
     if record.get("prefill_s") is not None:
-        parts.append(f"prefills {100 * record['prefill_s'] / record['wall_s']:.0f}% of the wall")
+        parts.append(f"prefills {100 * record['prefill_s'] / record['wall_s']:.0f}% of the wall "
+                     f"in {record['prefill_passes']} passes")
     return f"  ({', '.join(parts)})" if parts else ""
 
 

@@ -1,7 +1,8 @@
-"""The AR decoding of several units at once: one prefill per row, then one batched step for all rows.
+"""The AR decoding of several units at once: a prefill per row (newcomers together), then batched steps.
 
 `BatchDecoder` holds a multi-row KV cache and the rows decoding in it. `add`
-prefills a request into a free row and samples its first token; `step`
+prefills a request into a free row and samples its first token (`add_many`
+several, in one pass on a torch GPT); `step`
 advances the rows it is given by one token in a single call of the model's
 step, each row with its own sampling options, random generator, "seen
 tokens" mask and stopping rules; `remove` frees a row. Rows join and leave
@@ -160,8 +161,8 @@ class BatchDecoder:
             return request.phone_ids.shape[0] + request.prompt.shape[0] + 1
         return request.positions_needed
 
-    def _make_room(self, positions: int) -> None:
-        rows = len(self.rows) + 1
+    def _make_room(self, positions: int, newcomers: int = 1) -> None:
+        rows = len(self.rows) + newcomers
         if positions > self.cache.max_len or rows > self.cache.rows:
             self.cache = self.cache.resized(_granules(positions), max(rows, 2 * self.cache.rows))
         if self.seen.shape[0] < self.cache.rows:
@@ -179,36 +180,63 @@ class BatchDecoder:
     @torch.inference_mode()
     def add(self, request: ARRequest) -> ARRow | None:
         """Prefill `request` into a new row and sample its first token (None if it was cancelled first)."""
-        if not request.may_begin("prefill"):
-            return None
-        self._make_room(self._admission_positions(request))
-        row = ARRow(request, len(self.rows))
-        self.rows.append(row)
-        length = request.phone_ids.shape[0] + request.prompt.shape[0]
-        kv = self.cache.row_view(row.index, length)
-        probe = self._probe([row], [0], 1)
+        return self.add_many([request])[0]
+
+    @torch.inference_mode()
+    def add_many(self, requests: list[ARRequest]) -> list[ARRow | None]:
+        """Prefill `requests` into new rows and sample each one's first token; None for a request cancelled first.
+
+        A torch GPT prefills them in one pass (`prefill_ragged`), which on a CPU costs about a quarter less
+        than one pass each (the products of many rows run nearer the CPU's peak); other GPTs one at a time.
+        """
+        begun = [request.may_begin("prefill") for request in requests]
+        admitted = [request for request, ok in zip(requests, begun) if ok]
+        if hasattr(self.gpt, "prefill_ragged"):
+            groups = [admitted] if admitted else []
+        else:
+            groups = [[request] for request in admitted]
+        made = iter([row for group in groups for row in self._prefill(group)])
+        return [next(made) if ok else None for ok in begun]
+
+    def _prefill(self, requests: list[ARRequest]) -> list[ARRow]:
+        self._make_room(max(self._admission_positions(request) for request in requests), len(requests))
+        first = len(self.rows)
+        rows = [ARRow(request, first + offset) for offset, request in enumerate(requests)]
+        self.rows += rows
+        lengths = [request.phone_ids.shape[0] + request.prompt.shape[0] for request in requests]
+        at = list(range(len(rows)))
+        probe = self._probe(rows, at, len(rows))
         extra = {} if probe is None else {"probe": probe}
-        logits = self.gpt.prefill(request.phone_ids[None].to(self.device), request.bert[None].to(self.device),
-                                  request.prompt[None].to(self.device), kv, **extra)
-        self.cache.lengths[row.index] = length
-        self.seen[row.index] = False
-        mark_seen(self.seen[row.index: row.index + 1], request.prompt[None].to(self.device))
-        self._sample([row], logits, self._attention([row], probe, [0]))
-        return row
+        if len(requests) == 1:
+            request = requests[0]
+            logits = self.gpt.prefill(request.phone_ids[None].to(self.device), request.bert[None].to(self.device),
+                                      request.prompt[None].to(self.device), self.cache.row_view(first, lengths[0]),
+                                      **extra)
+        else:
+            logits = self.gpt.prefill_ragged([request.phone_ids.to(self.device) for request in requests],
+                                             [request.bert.to(self.device) for request in requests],
+                                             [request.prompt.to(self.device) for request in requests],
+                                             self.cache.rows_view(first, len(rows), max(lengths)), **extra)
+        for row, length in zip(rows, lengths):
+            self.cache.lengths[row.index] = length
+            self.seen[row.index] = False
+            mark_seen(self.seen[row.index: row.index + 1], row.request.prompt[None].to(self.device))
+        self._sample(rows, logits, self._attention(rows, probe, at))
+        return rows
 
     def _probe(self, rows: list[ARRow], at: list[int], width: int) -> TextAttentionProbe | None:
         """A probe over the text spans of those of `rows` that ask for one (`rows[k]` at batch row `at[k]` of a
         pass over `width` rows), or None."""
         if self.probe_layers is None or not any(row.request.align_text for row in rows):
             return None
-        start = torch.zeros(width, dtype=torch.long)
-        end = torch.zeros(width, dtype=torch.long)
-        spans = [row.request.align_text for row in rows if row.request.align_text]
+        bounds = [[0, 0] for _ in range(width)]
         for index, row in zip(at, rows):
             if row.request.align_text:
-                start[index], end[index] = row.request.align_text
+                bounds[index] = list(row.request.align_text)
+        spans = [row.request.align_text for row in rows if row.request.align_text]
         window = (min(span[0] for span in spans), max(span[1] for span in spans))
-        return TextAttentionProbe(start.to(self.device), end.to(self.device), self.probe_layers, window)
+        start, end = torch.tensor(bounds, dtype=torch.long, device=self.device).unbind(1)
+        return TextAttentionProbe(start, end, self.probe_layers, window)
 
     @staticmethod
     def _attention(rows: list[ARRow], probe: TextAttentionProbe | None, at: list[int]) -> list[np.ndarray | None]:

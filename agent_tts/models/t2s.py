@@ -5,7 +5,8 @@ Parameter names and shapes follow the official ``*.ckpt`` files (keys under
 feed-forward, with the text and audio halves each carrying their own sine
 positional embedding scaled by a learned ``alpha``. Decoding runs against a
 preallocated :class:`KVCache` of one or more rows: one prefill over text +
-prompt per row, then :meth:`Text2SemanticModel.step` advances every row of a
+prompt per row (`prefill`, or `prefill_ragged` for rows of different lengths
+in one pass), then :meth:`Text2SemanticModel.step` advances every row of a
 batch by one token. That step is the only one: the engine's eager and
 CUDA-graph runs and the ONNX export call it with different `KVStore`s. An
 optional `TextAttentionProbe` (off unless passed) makes the same pass also
@@ -15,6 +16,7 @@ report how each row's newest query attends over that row's text.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -166,32 +168,43 @@ class TextAttentionProbe:
         self.layers = frozenset(layers)
         self.window = window
         self.weights: torch.Tensor | None = None
-        self._scores: list[torch.Tensor] = []
+        self.last_query: torch.Tensor | None = None
+        """Each row's query [B] whose attention counts; None: the pass's last (`prefill_ragged` sets it)."""
+        self._queries: list[torch.Tensor] = []
+        self._keys: list[torch.Tensor] = []
         self._key_slots: torch.Tensor | None = None
         self._key_count = 0
-        self._head_dim = 0
 
     def record(self, layer: int, queries: torch.Tensor, keys: torch.Tensor, key_slots: torch.Tensor) -> None:
-        """Keep this layer's scores: ``queries`` [B, H, T, d] (the last one counts), ``keys`` [B, H, S, d]. Only the
-        product is per layer; `finish` masks, normalizes and averages every layer's at once (done per layer, the
-        probe's small operations made an AR step 30% slower at real size, one row)."""
+        """Keep this layer's last query (or each row's `last_query`) of ``queries`` [B, H, T, d] and its keys
+        [B, H, S, d] (the window's). Nothing is computed per layer: `finish` multiplies, masks, normalizes and
+        averages every layer's at once (done per layer, the probe's small operations made an AR step of one row
+        30% slower at real size)."""
         if layer not in self.layers:
             return
-        self._key_slots, self._key_count, self._head_dim = key_slots, keys.shape[2], queries.shape[-1]
+        self._key_slots, self._key_count = key_slots, keys.shape[2]
         if self.window is not None:
             keys = keys[:, :, self.window[0]:self.window[1]]
-        # In fp32: torch's bf16 product of these small shapes took twice as long as converting first.
-        self._scores.append(torch.matmul(queries[:, :, -1:].float(), keys.float().transpose(-1, -2)).squeeze(2))
+        if self.last_query is None:
+            queries = queries[:, :, -1:]
+        else:
+            index = self.last_query.view(-1, 1, 1, 1).expand(-1, queries.shape[1], 1, queries.shape[3])
+            queries = queries.gather(2, index)
+        self._queries.append(queries)
+        self._keys.append(keys)
 
     def finish(self) -> None:
-        if not self._scores:
+        if not self._queries:
             self.weights = None
             return
+        # The keys are views of the cache, which no layer writes after its own: every layer's are still there.
+        # In fp32: torch's bf16 product of these small shapes took twice as long as converting first.
+        queries, keys = torch.stack(self._queries).float(), torch.stack(self._keys).float()  # [layers, B, H, ., d]
+        self._queries, self._keys = [], []
+        scores = torch.matmul(queries, keys.transpose(-1, -2)).squeeze(3) / math.sqrt(queries.shape[-1])
         key_slots = self._key_slots if self.window is None else self._key_slots[self.window[0]:self.window[1]]
-        scores = torch.stack(self._scores) / math.sqrt(self._head_dim)  # [layers, B, H, S]
-        self._scores = []
         inside = (key_slots >= self.text_start.view(-1, 1)) & (key_slots < self.text_end.view(-1, 1))
-        scores = scores.masked_fill(~inside[None, :, None], -float("inf"))
+        scores = scores.masked_fill(~inside[None, :, None], -float("inf"))  # [layers, B, H, S]
         mean = torch.nan_to_num(torch.softmax(scores, dim=-1), nan=0.0).mean(dim=(0, 2))
         if self.window is not None:  # back to [B, S], zero outside the window
             self.weights = mean.new_zeros(mean.shape[0], self._key_count)
@@ -250,7 +263,11 @@ class KVCache:
         return CacheView(self, slice(0, rows), kv_len)
 
     def row_view(self, row: int, kv_len: int) -> "CacheView":
-        return CacheView(self, slice(row, row + 1), kv_len)
+        return self.rows_view(row, 1, kv_len)
+
+    def rows_view(self, first: int, count: int, kv_len: int) -> "CacheView":
+        """Rows ``first..first+count``, attending over their first ``kv_len`` slots."""
+        return CacheView(self, slice(first, first + count), kv_len)
 
     def resized(self, max_len: int, rows: int) -> "KVCache":
         """A cache of at least this size holding this one's entries (this one if it is big enough)."""
@@ -286,6 +303,7 @@ class CacheView:
         self.cache = cache
         self.rows = rows
         self.kv_len = kv_len
+        self._batch: torch.Tensor | None = None  # [B, 1] row numbers for the writes, made once per pass
 
     def key_slots(self) -> torch.Tensor:
         return torch.arange(self.kv_len, device=self.cache.k.device)
@@ -293,7 +311,9 @@ class CacheView:
     def update(self, layer: int, slots: torch.Tensor, keys: torch.Tensor,
                values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cache_k, cache_v = self.cache.k[layer, self.rows], self.cache.v[layer, self.rows]
-        batch = torch.arange(slots.shape[0], device=slots.device).unsqueeze(1)
+        if self._batch is None or self._batch.shape[0] != slots.shape[0]:
+            self._batch = torch.arange(slots.shape[0], device=slots.device).unsqueeze(1)
+        batch = self._batch
         cache_k[batch, :, slots] = keys.transpose(1, 2)
         cache_v[batch, :, slots] = values.transpose(1, 2)
         return cache_k[:, :, : self.kv_len], cache_v[:, :, : self.kv_len]
@@ -385,6 +405,32 @@ class Text2SemanticModel(nn.Module):
         slots = torch.arange(n_text + n_prompt, device=prompt.device).expand(phone_ids.shape[0], -1)
         text_lengths = torch.full((phone_ids.shape[0],), n_text, dtype=torch.long, device=prompt.device)
         return self.ar_predict_layer(self.transform(x, slots, kv, text_lengths, probe)[:, -1])
+
+    def prefill_ragged(self, phone_ids: Sequence[torch.Tensor], bert: Sequence[torch.Tensor],
+                       prompts: Sequence[torch.Tensor], kv: KVStore,
+                       probe: TextAttentionProbe | None = None) -> torch.Tensor:
+        """`prefill` of rows of different lengths in one pass: row r's text [N_r] (+ BERT [1024, N_r]) and prompt
+        [P_r] into its slots ``0..N_r+P_r``; last logits [B, V].
+
+        Each row is laid out as alone, padded at its end to the longest row: every real query attends only to
+        slots at or before its own (and to its row's text), so the padding changes nothing the row computes;
+        its slots hold junk that the row's own steps overwrite.
+        """
+        rows, text_lengths, lengths = [], [], []
+        for phones, features, prompt in zip(phone_ids, bert, prompts):
+            n_text, n_prompt = phones.shape[0], prompt.shape[0]
+            rows.append(torch.cat([self.embed_text(phones[None], features[None])[0],
+                                   self.embed_audio(prompt[None], torch.arange(n_prompt, device=prompt.device))[0]]))
+            text_lengths.append(n_text)
+            lengths.append(n_text + n_prompt)
+        x = nn.utils.rnn.pad_sequence(rows, batch_first=True)
+        device = x.device
+        slots = torch.arange(x.shape[1], device=device).expand(x.shape[0], -1)
+        last = torch.tensor(lengths, device=device) - 1
+        if probe is not None:
+            probe.last_query = last
+        hidden = self.transform(x, slots, kv, torch.tensor(text_lengths, device=device), probe)
+        return self.ar_predict_layer(hidden[torch.arange(x.shape[0], device=device), last])
 
     def step(self, tokens: torch.Tensor, audio_positions: torch.Tensor, slots: torch.Tensor,
              kv: KVStore, probe: TextAttentionProbe | None = None) -> torch.Tensor:

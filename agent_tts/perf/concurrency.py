@@ -10,7 +10,8 @@ isolates what batching changes: SoVITS decoding costs the same per stream
 either way. Each record names its engine (`batched` or `threads`), stage,
 text and number of streams; a batched record also gives, from the
 scheduler's log, the tokens per second of the steps that held every
-stream's row (the steady state) and the seconds spent in prefills.
+stream's row (the steady state) and the seconds spent in prefills, and in how
+many passes.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class ConcurrencyRecord:
     """Batched: tokens per second of the steps alone that held a row of every stream (the steady state, without
     prefills or the ramp up and down); None for threads or if no step held them all."""
     prefill_s: float | None = None  # batched: seconds the scheduler spent in prefills
+    prefill_passes: int | None = None  # batched: in how many passes (newcomers waiting together share one)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -100,7 +102,8 @@ def _clear_scheduler_log(voice: Voice, engine: str) -> None:
     """Forget the steps and prefills the scheduler has logged, so what it logs next is this run's alone."""
     if engine == "batched":
         scheduler = scheduler_for(voice.gpt)
-        for log in (scheduler.batch_sizes, scheduler.step_seconds, scheduler.prefill_seconds):
+        for log in (scheduler.batch_sizes, scheduler.step_seconds, scheduler.prefill_seconds,
+                    scheduler.prefill_sizes):
             log.clear()
 
 
@@ -113,7 +116,7 @@ def _scheduler_figures(voice: Voice, engine: str, streams: int) -> dict:
     full = [seconds for rows, seconds in steps if rows == streams]
     return {"max_batch_rows": max((rows for rows, _ in steps), default=0),
             "full_batch_step_tokens_per_s": streams * len(full) / sum(full) if full else None,
-            "prefill_s": sum(scheduler.prefill_seconds)}
+            "prefill_s": sum(scheduler.prefill_seconds), "prefill_passes": len(scheduler.prefill_sizes)}
 
 
 async def _one_stream(synthesizer: Synthesizer, text: str, options: dict) -> dict:
