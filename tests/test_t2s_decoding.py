@@ -118,7 +118,7 @@ def test_a_ragged_prefill_gives_each_row_its_solo_prefill(model) -> None:
             for phones, bert, prompt in cases]
     cache = model.new_cache(64, rows=4)
     together = model.prefill_ragged([phones[0] for phones, _, _ in cases], [bert[0] for _, bert, _ in cases],
-                                    [prompt[0] for _, _, prompt in cases], cache.rows_view(1, 3, 25))
+                                    [prompt[0] for _, _, prompt in cases], cache.prefill_view(1, 3, 25))
     for row, expected in enumerate(solo):
         torch.testing.assert_close(together[row: row + 1], expected, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together[0], together[1])

@@ -210,13 +210,13 @@ class BatchDecoder:
         if len(requests) == 1:
             request = requests[0]
             logits = self.gpt.prefill(request.phone_ids[None].to(self.device), request.bert[None].to(self.device),
-                                      request.prompt[None].to(self.device), self.cache.row_view(first, lengths[0]),
-                                      **extra)
+                                      request.prompt[None].to(self.device),
+                                      self.cache.prefill_view(first, 1, lengths[0]), **extra)
         else:
             logits = self.gpt.prefill_ragged([request.phone_ids.to(self.device) for request in requests],
                                              [request.bert.to(self.device) for request in requests],
                                              [request.prompt.to(self.device) for request in requests],
-                                             self.cache.rows_view(first, len(rows), max(lengths)), **extra)
+                                             self.cache.prefill_view(first, len(rows), max(lengths)), **extra)
         for row, length in zip(rows, lengths):
             self.cache.lengths[row.index] = length
             self.seen[row.index] = False

@@ -136,6 +136,12 @@ class OnnxBatchCache:
                                                        config.vocab_size, self.gpt.device)
         return cache
 
+    def prefill_view(self, first: int, count: int, length: int) -> OnnxKVCache:
+        """Row ``first``'s buffers for its prefill (ONNX Runtime prefills one row at a time)."""
+        if count != 1:
+            raise ValueError("ONNX Runtime's GPT prefills one row at a time")
+        return self.row_view(first, length)
+
     def resized(self, max_len: int, rows: int) -> "OnnxBatchCache":
         self.max_len = max(self.max_len, max_len)
         if rows > self.rows:
