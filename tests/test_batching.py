@@ -7,6 +7,7 @@ GPT file with another reference clip, so both voices' streams share one schedule
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
@@ -168,3 +169,32 @@ def test_newcomers_waiting_together_are_prefilled_in_one_pass_and_decode_as_alon
     assert list(scheduler.prefill_sizes) == ([4] if prefill_positions > 1 else [1, 1, 1, 1])
     for unit in units:
         unit.close()
+
+
+def test_a_lone_units_decode_begins_after_the_step_in_flight(voices):
+    voice = voices[0]
+    scheduler = ARScheduler(voice.gpt)
+    model_step = scheduler.decoder.runner
+    step_began = threading.Event()
+
+    def slow_step(*args, **kwargs):  # the model's own step, after a pause long enough to be caught in flight
+        step_began.set()
+        time.sleep(0.05)
+        return model_step(*args, **kwargs)
+
+    scheduler.decoder.runner = slow_step
+    request = unit_request(voice, voice.frontend(TEXTS[0], "auto"), DecodeOptions(max_tokens=1400, suppress_eos=True),
+                           torch.Generator().manual_seed(1))
+    unit = scheduler.submit(request, max_ahead=2000)
+    try:
+        next(unit.tokens())
+        step_began.clear()
+        step_began.wait(10)
+        before = unit.row.steps  # the step in flight has not counted yet
+        with unit.decoding():
+            assert unit.row.steps == before + 1 and not scheduler.in_flight
+            time.sleep(0.2)
+            assert unit.row.steps == before + 1  # and none began while it decoded
+    finally:
+        unit.close()
+        _wait_until(lambda: unit.done)
