@@ -8,10 +8,11 @@ waiting (in order, as many as `prefill_positions` cache positions hold, at
 least one) in one pass, then run one batched step for every unit that has
 room for more tokens. So a newcomer waits for at most one step and one
 prefill pass plus the passes of those queued before it, never behind other
-streams' long units. A burst of newcomers is prefilled together: on a CPU a
-pass over eight prefills costs about a quarter less than eight passes, and
-the burst's last stream hears its first token much sooner; the running rows
-wait for that one pass instead of one prefill between each of their steps.
+streams' long units. A burst of newcomers is prefilled together: the pass
+costs less than its prefills one by one (eight on the AMX Xeon: 0.73-0.85 of
+the time in bf16, 0.90-1.06 in fp32), and the burst's last stream hears its
+first token much sooner; the running rows wait for that one pass instead of
+one prefill between each of their steps.
 
 Each unit keeps its own sampling options, generator and stopping rules (the
 `BatchDecoder` row), and its own backpressure: a unit whose consumer has not
