@@ -1,7 +1,7 @@
 """Small counts of the stress runs (`agent-tts stress`) on the fixture voice: each run's invariants must hold.
 
 The full counts (1,000 cancelled streams, 10,000 units, 100,000-character texts) are run once by hand; their
-figures are in docs/benchmarks.md.
+figures are in docs/benchmarks.md. The long session runs in a child process, whose memory is its own.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 from agent_tts.engine.synthesizer import Synthesizer
 from agent_tts.stress.cancel_storm import PATHS, cancel_storm
 from agent_tts.stress.fuzz import fuzz_inputs
-from agent_tts.stress.soak import long_session
 from agent_tts.voice import Voice
 from child_process import run_child
 from engine_support import write_fixture_voice
@@ -37,14 +36,19 @@ async def test_a_cancel_storm_by_every_path_leaves_nothing_behind(engine):
     assert engine.steps_after_cancel == 0 and engine.decodes_after_cancel == 0
 
 
-async def test_a_long_session_does_not_grow(engine):
-    report = await long_session(engine, 500, units_per_stream=20, options={"fixed_tokens": 20}, warm_up_units=200)
-    summary = report.summary()
-    print(json.dumps(summary, indent=1))
-    assert report.chunks >= 500 and report.audio_s > 0.7 * 500 * 20 / 25
-    assert report.growth_mib <= 20
-    assert report.after.threads <= report.before.threads and report.after.stream_workers == 0
-    assert report.after.open_files <= report.before.open_files
+def test_a_long_session_does_not_grow(gsv_v2_fixture, tmp_path):
+    # In a process of its own: inside the suite's, whose allocator holds gigabytes from other tests by then, the
+    # resident memory moved by more than the bound once in four full runs while the same soak alone grew 5 MiB.
+    completed = run_child([sys.executable, "-m", "agent_tts.cli.main", "stress", "long-session", "--count", "500",
+                           "--fixed-tokens", "20", "--warm-up", "200", "--fixture", str(gsv_v2_fixture),
+                           "--device", "cpu", "--json", str(tmp_path / "r.json")], timeout=900)
+    report = json.loads((tmp_path / "r.json").read_text())
+    print(json.dumps(report, indent=1))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert report["ok"] and report["units"] == 500 and report["streams"] == 25
+    assert report["chunks"] >= 500 and report["audio_s"] > 0.7 * 500 * 20 / 25
+    assert report["growth_mib"] <= 20 and report["max_growth_mib"] == 20
+    assert report["threads"][1] <= report["threads"][0] and report["open_files"][1] <= report["open_files"][0]
 
 
 async def test_fuzzed_deltas_raise_nothing_but_agent_errors_and_stay_bounded(engine):

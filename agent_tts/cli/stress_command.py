@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="cancel-storm: COUNT streams, each cancelled at a random moment by aclose(), task "
         "cancellation, cancel_active() or a pipecat InterruptionFrame (0 hangs, 0 chunks after a cancel, every "
         "worker joined, nothing begun after a cancel, the next request served as fast). long-session: COUNT "
-        "units through one engine (memory slope, threads, open files). fuzz: COUNT random texts as random "
+        "units through one engine (memory growth within --max-growth-mib after the warm-up, no thread, open file "
+        "or stream worker added). fuzz: COUNT random texts as random "
         "deltas through stream() and the pipecat service (only AgentTTSError escapes, audio bounded by input).",
     )
     parser.add_argument("kind", choices=KINDS)
@@ -36,6 +37,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="fuzz: cap each unit's token budget at X tokens per phone (default: the engine's). "
                         "For voices that seldom say EOS, such as the parity fixtures' random GPTs, on which a "
                         "100,000-character text would otherwise be hours of audio")
+    parser.add_argument("--fixed-tokens", type=int, metavar="N",
+                        help="long-session: every unit exactly N tokens (default: until EOS or the token budget; "
+                        "the parity fixtures' random GPTs never say EOS)")
+    parser.add_argument("--warm-up", type=int, metavar="UNITS",
+                        help="long-session: units before memory is first read (default: a tenth of COUNT, at least "
+                        "one stream of 20)")
+    parser.add_argument("--max-growth-mib", type=float, default=20.0, metavar="MIB",
+                        help="long-session: the most resident memory may grow after the warm-up (default 20)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     add_backend_arguments(parser)
     parser.set_defaults(handler=run)
@@ -63,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
     cap = args.max_tokens_per_phone
     if cap is not None and args.kind != "fuzz":
         raise AgentTTSError("--max-tokens-per-phone is for fuzz")
+    if args.kind != "long-session" and (args.fixed_tokens is not None or args.warm_up is not None):
+        raise AgentTTSError("--fixed-tokens and --warm-up are for long-session")
+    if args.fixed_tokens is not None and args.fixed_tokens < 1:
+        raise AgentTTSError("--fixed-tokens must be at least 1")
+    if args.warm_up is not None and not 0 <= args.warm_up < args.count:
+        raise AgentTTSError("--warm-up must be at least 0 and less than --count")
     choice = _engine(args)
     print(f"agent-tts: {choice.description}", file=sys.stderr, flush=True)
     engine = choice.engine
@@ -78,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
         if args.kind == "cancel-storm":
             report = asyncio.run(cancel_storm(engine, args.count, seed=args.seed, progress=progress))
         elif args.kind == "long-session":
-            report = asyncio.run(long_session(engine, args.count, seed=args.seed, progress=progress))
+            options = {} if args.fixed_tokens is None else {"fixed_tokens": args.fixed_tokens}
+            report = asyncio.run(long_session(engine, args.count, seed=args.seed, options=options,
+                                              warm_up_units=args.warm_up, max_growth_mib=args.max_growth_mib,
+                                              progress=progress))
         else:
             options = {} if cap is None else {"max_tokens_per_phone": cap}
             report = asyncio.run(fuzz_inputs(engine, args.count, max_chars=args.max_chars,

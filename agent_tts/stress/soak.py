@@ -4,7 +4,9 @@ Units go through one engine in streams of `units_per_stream` sentences
 each. After a warm-up (by default the first tenth of the units), resident memory is sampled
 after every stream; the report gives the least-squares slope (MiB per
 thousand units), the growth from the end of the warm-up to the end, and the
-thread and file-descriptor counts before and after.
+thread and file-descriptor counts before and after. The run is `ok` when
+memory grew by at most `max_growth_mib`, no thread or open file was added and
+no stream worker is left.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ SENTENCES = ("Your order has shipped.", "您的订单已经发货了。", "It wi
 @dataclass
 class SoakReport:
     units: int
+    max_growth_mib: float = 20.0
     streams: int = 0
     chunks: int = 0
     audio_s: float = 0.0
@@ -44,12 +47,19 @@ class SoakReport:
     def growth_mib(self) -> float:
         return self.samples[-1][1] - self.samples[0][1] if self.samples else 0.0
 
+    @property
+    def ok(self) -> bool:
+        if self.before is None or self.after is None:
+            return False
+        return (self.growth_mib <= self.max_growth_mib and self.after.threads <= self.before.threads
+                and self.after.stream_workers == 0 and self.after.open_files <= self.before.open_files)
+
     def summary(self) -> dict:
-        return {"units": self.units, "streams": self.streams, "chunks": self.chunks,
+        return {"ok": self.ok, "units": self.units, "streams": self.streams, "chunks": self.chunks,
                 "audio_s": round(self.audio_s, 1), "wall_s": round(self.wall_s, 1),
                 "rss_after_warm_up_mib": round(self.samples[0][1], 1) if self.samples else None,
                 "rss_end_mib": round(self.samples[-1][1], 1) if self.samples else None,
-                "growth_mib": round(self.growth_mib, 1),
+                "growth_mib": round(self.growth_mib, 1), "max_growth_mib": self.max_growth_mib,
                 "slope_mib_per_1000_units": round(self.slope_mib_per_1000_units, 2),
                 "threads": [self.before.threads, self.after.threads] if self.before and self.after else None,
                 "open_files": [self.before.open_files, self.after.open_files] if self.before and self.after else None}
@@ -57,14 +67,14 @@ class SoakReport:
 
 async def long_session(engine: UnitStreamEngine, units: int, units_per_stream: int = 20, seed: int = 0,
                        options: dict | None = None, warm_up_units: int | None = None,
-                       progress=None) -> SoakReport:
+                       max_growth_mib: float = 20.0, progress=None) -> SoakReport:
     """Speak `units` sentences through `engine`; see the module docstring for what is measured.
 
     Memory is measured from `warm_up_units` on (default: a tenth of the units, at least one stream): the
     allocator's arenas and the engine's caches fill during the first few hundred units.
     """
     rng = random.Random(seed)
-    report = SoakReport(units)
+    report = SoakReport(units, max_growth_mib)
     warm_up = warm_up_units if warm_up_units is not None else max(units_per_stream, units // 10)
     done = 0
     started = time.perf_counter()
