@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent_tts.cli.engine_arguments import add_backend_arguments
 from agent_tts.errors import AgentTTSError
+from agent_tts.stress.soak import MAX_GROWTH_MIB
 
 KINDS = ("cancel-storm", "long-session", "fuzz")
 
@@ -43,8 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--warm-up", type=int, metavar="UNITS",
                         help="long-session: units before memory is first read (default: a tenth of COUNT, at least "
                         "one stream of 20)")
-    parser.add_argument("--max-growth-mib", type=float, default=20.0, metavar="MIB",
-                        help="long-session: the most resident memory may grow after the warm-up (default 20)")
+    parser.add_argument("--max-growth-mib", type=float, default=MAX_GROWTH_MIB, metavar="MIB",
+                        help="long-session: the most resident memory may grow after the warm-up (default "
+                        f"{MAX_GROWTH_MIB:g})")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     add_backend_arguments(parser)
     parser.set_defaults(handler=run)

@@ -71,9 +71,14 @@ class ARRequest:
     no attention is recorded."""
 
     @property
+    def prefill_length(self) -> int:
+        """Cache positions its prefill fills: its phones and the prompt."""
+        return self.phone_ids.shape[0] + self.prompt.shape[0]
+
+    @property
     def positions_needed(self) -> int:
-        """Cache positions the unit can fill: its phones, the prompt and every token it may make."""
-        return self.phone_ids.shape[0] + self.prompt.shape[0] + self.options.max_tokens
+        """Cache positions the unit can fill: its prefill and every token it may make."""
+        return self.prefill_length + self.options.max_tokens
 
     def may_begin(self, kind: str) -> bool:
         """Whether the next piece of work may start (checked immediately before it)."""
@@ -158,7 +163,7 @@ class BatchDecoder:
         stall of about a second for every stream. ONNX Runtime's per-row buffers are bound by address under a
         decoding row, so they are sized for the whole unit at once."""
         if isinstance(self.cache, KVCache):
-            return request.phone_ids.shape[0] + request.prompt.shape[0] + 1
+            return request.prefill_length + 1
         return request.positions_needed
 
     def _make_room(self, positions: int, newcomers: int = 1) -> None:
@@ -204,7 +209,7 @@ class BatchDecoder:
         first = len(self.rows)
         rows = [ARRow(request, first + offset) for offset, request in enumerate(requests)]
         self.rows += rows
-        lengths = [request.phone_ids.shape[0] + request.prompt.shape[0] for request in requests]
+        lengths = [request.prefill_length for request in requests]
         at = list(range(len(rows)))
         probe = self._probe(rows, at, len(rows))
         extra = {} if probe is None else {"probe": probe}

@@ -113,7 +113,7 @@ class ScheduledUnit:
     def decoding(self) -> Iterator[None]:
         """Around the worker's decode of a chunk: a unit alone in the scheduler is not stepped meanwhile, and its
         decode begins once the step in flight has ended (the two would share the cores: at real size on a 2-core
-        CPU such a step took 31-39 ms instead of 13, and the decode was slowed as much)."""
+        CPU such a step took 31-39 ms instead of 13, and the decode was slowed too)."""
         scheduler = self.scheduler
         with scheduler.condition:
             self.holding = True
@@ -238,8 +238,7 @@ class ARScheduler:
             if self._waiting[0].closed or self._waiting[0].cancelled:
                 self._finish(self._waiting.popleft())
                 continue
-            request = self._waiting[0].request
-            length = request.phone_ids.shape[0] + request.prompt.shape[0]
+            length = self._waiting[0].request.prefill_length
             if taken and positions + length > self.prefill_positions:
                 break
             taken.append(self._waiting.popleft())

@@ -401,16 +401,20 @@ class Text2SemanticModel(nn.Module):
             probe.finish()
         return x
 
+    def embed_prefill(self, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        """A prefill's input: text [B, N] (+ BERT [B, 1024, N]), then the semantic prompt [B, P] -> [B, N+P, D]."""
+        positions = torch.arange(prompt.shape[1], device=prompt.device)
+        return torch.cat([self.embed_text(phone_ids, bert), self.embed_audio(prompt, positions)], dim=1)
+
     def prefill(self, phone_ids: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor,
                 kv: KVStore, probe: TextAttentionProbe | None = None) -> torch.Tensor:
         """Text [B, N] (+ BERT [B, 1024, N]) and semantic prompt [B, P] into slots ``0..N+P``; last logits [B, V].
 
         Text attends to all text; prompt positions to all text and causally to the prompt.
         """
-        n_text, n_prompt = phone_ids.shape[1], prompt.shape[1]
-        x = torch.cat([self.embed_text(phone_ids, bert),
-                       self.embed_audio(prompt, torch.arange(n_prompt, device=prompt.device))], dim=1)
-        slots = torch.arange(n_text + n_prompt, device=prompt.device).expand(phone_ids.shape[0], -1)
+        n_text = phone_ids.shape[1]
+        x = self.embed_prefill(phone_ids, bert, prompt)
+        slots = torch.arange(x.shape[1], device=prompt.device).expand(phone_ids.shape[0], -1)
         text_lengths = torch.full((phone_ids.shape[0],), n_text, dtype=torch.long, device=prompt.device)
         return self.ar_predict_layer(self.transform(x, slots, kv, text_lengths, probe)[:, -1])
 
@@ -424,15 +428,12 @@ class Text2SemanticModel(nn.Module):
         slots at or before its own (and to its row's text), so the padding changes nothing the row computes;
         its slots hold junk that the row's own steps overwrite.
         """
-        rows, text_lengths, lengths = [], [], []
-        for phones, features, prompt in zip(phone_ids, bert, prompts):
-            n_text, n_prompt = phones.shape[0], prompt.shape[0]
-            rows.append(torch.cat([self.embed_text(phones[None], features[None])[0],
-                                   self.embed_audio(prompt[None], torch.arange(n_prompt, device=prompt.device))[0]]))
-            text_lengths.append(n_text)
-            lengths.append(n_text + n_prompt)
+        rows = [self.embed_prefill(phones[None], features[None], prompt[None])[0]
+                for phones, features, prompt in zip(phone_ids, bert, prompts)]
         x = nn.utils.rnn.pad_sequence(rows, batch_first=True)
         device = x.device
+        text_lengths = [phones.shape[0] for phones in phone_ids]
+        lengths = [row.shape[0] for row in rows]
         slots = torch.arange(x.shape[1], device=device).expand(x.shape[0], -1)
         last = torch.tensor(lengths, device=device) - 1
         if probe is not None:

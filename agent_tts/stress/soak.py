@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from agent_tts.engine.unit_stream import UnitStreamEngine
 from agent_tts.stress.resources import Holdings, holdings
 
+MAX_GROWTH_MIB = 20.0  # the default bound on resident memory's growth after the warm-up
+
 SENTENCES = ("Your order has shipped.", "您的订单已经发货了。", "It will arrive on Friday.", "预计周五送达。",
              "Thanks for your patience.", "感谢您的耐心等待。", "Is there anything else?", "还有其他问题吗？")
 
@@ -25,7 +27,7 @@ SENTENCES = ("Your order has shipped.", "您的订单已经发货了。", "It wi
 @dataclass
 class SoakReport:
     units: int
-    max_growth_mib: float = 20.0
+    max_growth_mib: float = MAX_GROWTH_MIB
     streams: int = 0
     chunks: int = 0
     audio_s: float = 0.0
@@ -67,7 +69,7 @@ class SoakReport:
 
 async def long_session(engine: UnitStreamEngine, units: int, units_per_stream: int = 20, seed: int = 0,
                        options: dict | None = None, warm_up_units: int | None = None,
-                       max_growth_mib: float = 20.0, progress=None) -> SoakReport:
+                       max_growth_mib: float = MAX_GROWTH_MIB, progress=None) -> SoakReport:
     """Speak `units` sentences through `engine`; see the module docstring for what is measured.
 
     Memory is measured from `warm_up_units` on (default: a tenth of the units, at least one stream): the
