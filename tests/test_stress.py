@@ -39,6 +39,8 @@ async def test_a_cancel_storm_by_every_path_leaves_nothing_behind(engine):
 def test_a_long_session_does_not_grow(gsv_v2_fixture, tmp_path):
     # In a process of its own: inside the suite's, whose allocator holds gigabytes from other tests by then, the
     # resident memory moved by more than the bound once in four full runs while the same soak alone grew 5 MiB.
+    # The soak samples settled memory (holdings(settle=True)): in eight runs of this one alone it grew -2.9 to
+    # +6.8 MiB, against -6.8 to +22.8 MiB unsettled; a leak of 100 kB a unit made it fail.
     completed = run_child([sys.executable, "-m", "agent_tts.cli.main", "stress", "long-session", "--count", "500",
                            "--fixed-tokens", "20", "--warm-up", "200", "--fixture", str(gsv_v2_fixture),
                            "--device", "cpu", "--json", str(tmp_path / "r.json")], timeout=900)

@@ -2,7 +2,9 @@
 
 Units go through one engine in streams of `units_per_stream` sentences
 each. After a warm-up (by default the first tenth of the units), resident memory is sampled
-after every stream; the report gives the least-squares slope (MiB per
+after every stream, each time after a garbage collection and with the C heap's
+free pages handed back (`holdings(settle=True)`), so that what is sampled is
+live memory rather than what the allocator happens to keep; the report gives the least-squares slope (MiB per
 thousand units), the growth from the end of the warm-up to the end, and the
 thread and file-descriptor counts before and after. The run is `ok` when
 memory grew by at most `max_growth_mib`, no thread or open file was added and
@@ -89,11 +91,11 @@ async def long_session(engine: UnitStreamEngine, units: int, units_per_stream: i
         done += count
         report.streams += 1
         if report.before is None and done >= warm_up:
-            report.before = holdings()
+            report.before = holdings(settle=True)
         if report.before is not None:
-            report.samples.append((done, holdings().rss_mib))
+            report.samples.append((done, holdings(settle=True).rss_mib))
         if progress is not None:
             progress(done, units)
-    report.after = holdings()
+    report.after = holdings(settle=True)
     report.wall_s = time.perf_counter() - started
     return report
