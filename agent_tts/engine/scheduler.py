@@ -32,6 +32,10 @@ The scheduler's `Admission` bounds the streams of its GPT (see
 `admission.py`). Voices that share a GPT module share its scheduler
 (`scheduler_for`), so their streams share the batch and its limits, each row
 with its own reference prompt.
+
+On the CPU the scheduler also chooses, by timing its steps, whether they and
+the streams' decodes run on all of torch's threads or on one, which is far
+faster while another process keeps a core busy (`intraop_threads.py`).
 """
 
 from __future__ import annotations
@@ -46,10 +50,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
-from agent_tts.engine.ar_batch import ARRequest, ARRow, BatchDecoder, StepRunner
+from agent_tts.engine.ar_batch import ARRequest, ARRow, BatchDecoder, EagerStep, StepRunner
 from agent_tts.engine.admission import Admission
 from agent_tts.engine.exit_guard import stop_at_exit
+from agent_tts.engine.intraop_threads import IntraOpThreads, adopt, tuning_enabled
 from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.t2s import Text2SemanticModel
@@ -119,6 +125,8 @@ class ScheduledUnit:
             self.holding = True
             while scheduler.in_flight and scheduler.alone(self):
                 scheduler.condition.wait()
+        if scheduler.threads.enabled:
+            adopt(scheduler.threads.current)
         try:
             yield
         finally:
@@ -137,10 +145,14 @@ class ARScheduler:
     """Runs the AR steps of every submitted unit of one GPT as one batch, on its own thread (see the module)."""
 
     def __init__(self, gpt: Text2SemanticModel, runner: StepRunner | None = None,
-                 admission: Admission | None = None, prefill_positions: int = PREFILL_POSITIONS) -> None:
+                 admission: Admission | None = None, prefill_positions: int = PREFILL_POSITIONS,
+                 threads: IntraOpThreads | None = None) -> None:
         self.gpt = gpt
         self.prefill_positions = prefill_positions
         self.decoder = BatchDecoder(gpt, runner)
+        # Only torch's own CPU steps have threads to choose; ONNX Runtime's and CUDA's do not.
+        torch_on_cpu = isinstance(self.decoder.runner, EagerStep) and gpt.device.type == "cpu"
+        self.threads = threads or IntraOpThreads(enabled=torch_on_cpu and tuning_enabled())
         self.admission = admission or Admission()
         self.condition = threading.Condition()
         self._waiting: deque[ScheduledUnit] = deque()
@@ -150,6 +162,7 @@ class ARScheduler:
         self._exiting = False  # the interpreter is exiting: the thread ends after the step in flight
         self.batch_sizes: deque[int] = deque(maxlen=10_000)  # rows per batched step, most recent last
         self.step_seconds: deque[float] = deque(maxlen=10_000)  # and how long each took (benchmarks)
+        self.step_threads: deque[int] = deque(maxlen=10_000)  # and on how many threads
         self.prefill_seconds: deque[float] = deque(maxlen=10_000)  # each prefill pass's time, most recent last
         self.prefill_sizes: deque[int] = deque(maxlen=10_000)  # and how many units it prefilled
         release_idle_workers()  # allocating the cache may have given the constructing thread OpenMP workers
@@ -246,6 +259,8 @@ class ARScheduler:
         return taken
 
     def _prefill(self, units: list[ScheduledUnit]) -> None:
+        if self.threads.enabled:
+            adopt(self.threads.current)
         started = time.perf_counter()
         rows = self.decoder.add_many([unit.request for unit in units])
         self.prefill_seconds.append(time.perf_counter() - started)
@@ -263,9 +278,15 @@ class ARScheduler:
     def _step(self, units: list[ScheduledUnit]) -> None:
         if not units:
             return
+        threads = self.threads.for_next_step()
+        if self.threads.enabled:
+            adopt(threads)
         started = time.perf_counter()
         self.decoder.step([unit.row for unit in units])
-        self.step_seconds.append(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.threads.step_took(seconds, len(units), threads)
+        self.step_seconds.append(seconds)
+        self.step_threads.append(torch.get_num_threads())  # what this thread's step ran on
         self.batch_sizes.append(len(units))
         with self.condition:
             for unit in units:
