@@ -17,8 +17,9 @@ costs almost nothing, and one that wins sets it to `FIRST_INTERVAL`; a
 trial whose first step is already twice as slow ends at once (beside a busy
 process that one step on all threads costs 0.2-0.9 s, once per
 `MAX_INTERVAL` steps once settled). The count is per thread in torch, so
-each thread that computes for a stream adopts the choice itself (`adopt`):
-the scheduler before every step, a stream's worker before every decode.
+each thread that computes for a stream adopts the choice itself (`apply`):
+the scheduler before every step and prefill, a stream's worker before each
+unit's BERT and every decode.
 
 `AGENT_TTS_THREAD_TUNING=off` keeps torch's count as it is.
 """
@@ -76,6 +77,11 @@ class IntraOpThreads:
     @property
     def trying(self) -> bool:
         return bool(self._trial) or (self.enabled and self.since_trial >= self.interval)
+
+    def apply(self, threads: int | None = None) -> None:
+        """The calling thread's next torch ops run on `threads` (by default the choice); nothing when disabled."""
+        if self.enabled:
+            adopt(self.current if threads is None else threads)
 
     def for_next_step(self) -> int:
         """The thread count the next step runs on: the choice, or the other count during a trial."""

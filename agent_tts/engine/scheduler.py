@@ -55,7 +55,7 @@ import torch
 from agent_tts.engine.ar_batch import ARRequest, ARRow, BatchDecoder, EagerStep, StepRunner
 from agent_tts.engine.admission import Admission
 from agent_tts.engine.exit_guard import stop_at_exit
-from agent_tts.engine.intraop_threads import IntraOpThreads, adopt, tuning_enabled
+from agent_tts.engine.intraop_threads import IntraOpThreads, tuning_enabled
 from agent_tts.engine.openmp_pool import release_idle_workers
 from agent_tts.errors import AgentTTSError
 from agent_tts.models.t2s import Text2SemanticModel
@@ -125,8 +125,7 @@ class ScheduledUnit:
             self.holding = True
             while scheduler.in_flight and scheduler.alone(self):
                 scheduler.condition.wait()
-        if scheduler.threads.enabled:
-            adopt(scheduler.threads.current)
+        scheduler.threads.apply()
         try:
             yield
         finally:
@@ -259,8 +258,7 @@ class ARScheduler:
         return taken
 
     def _prefill(self, units: list[ScheduledUnit]) -> None:
-        if self.threads.enabled:
-            adopt(self.threads.current)
+        self.threads.apply()
         started = time.perf_counter()
         rows = self.decoder.add_many([unit.request for unit in units])
         self.prefill_seconds.append(time.perf_counter() - started)
@@ -279,8 +277,7 @@ class ARScheduler:
         if not units:
             return
         threads = self.threads.for_next_step()
-        if self.threads.enabled:
-            adopt(threads)
+        self.threads.apply(threads)
         started = time.perf_counter()
         self.decoder.step([unit.row for unit in units])
         seconds = time.perf_counter() - started

@@ -179,6 +179,8 @@ class Synthesizer(UnitStreamEngine[SynthesisOptions]):
         words = unit_words(output.text, phonemes.spoken_words(), len(phonemes.phones),
                            english_word_count if english else None)
         clock = WordClock(words, len(phonemes.phones))
+        if self.scheduler is not None:  # BERT on the thread count the scheduler chose (intraop_threads.py)
+            self.scheduler.threads.apply()
         with torch.inference_mode():
             bert_started = time.perf_counter()
             request = unit_request(voice, phonemes, decode_options(options, len(phonemes.phones)), state.generator,
