@@ -53,7 +53,9 @@ def test_a_settled_choice_is_tried_ever_more_rarely():
 def test_a_trial_over_a_changed_batch_decides_nothing():
     threads = IntraOpThreads(full=2)
     _run(threads, FIRST_TRIAL, SHARED, rows=1)
-    _run(threads, 1, SHARED, rows=4)  # the trial's step has four rows; the steps before it had one
+    # The trial's steps have four rows, the steps before it one: one step on one thread, compared with nothing,
+    # then the count it had (compared with the one-row steps, these three would have switched it).
+    assert _run(threads, 3, SHARED, rows=4) == [1, 2, 2]
     assert threads.current == 2 and threads.trials == 0
 
 

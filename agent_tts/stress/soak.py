@@ -1,10 +1,11 @@
 """Long session: many units through one engine, watching memory, threads and open files for growth.
 
 Units go through one engine in streams of `units_per_stream` sentences
-each. After a warm-up (by default the first tenth of the units), resident memory is sampled
-after every stream, each time after a garbage collection and with the C heap's
-free pages handed back (`holdings(settle=True)`), so that what is sampled is
-live memory rather than what the allocator happens to keep; the report gives the least-squares slope (MiB per
+each. After a warm-up (by default the first tenth of the units), resident
+memory is sampled after every stream, each time after a garbage collection
+and with the C heap's free pages handed back (`holdings(settle=True)`), so
+that what is sampled is live memory rather than what the allocator happens
+to keep; the report gives the least-squares slope (MiB per
 thousand units), the growth from the end of the warm-up to the end, and the
 thread and file-descriptor counts before and after. The run is `ok` when
 memory grew by at most `max_growth_mib`, no thread or open file was added and
