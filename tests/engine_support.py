@@ -24,12 +24,12 @@ def tiny_gpt(folder: Path, seed: int = 11):
     return gpt
 
 
-def write_fixture_voice(fixture_root: Path, folder: Path, name: str = "fixture") -> Path:
-    """A voice TOML over the gsv-v2 fixture's tiny models, clip and pretrained folders."""
+def write_fixture_voice(fixture_root: Path, folder: Path, name: str = "fixture", gpt: Path | None = None) -> Path:
+    """A voice TOML over the gsv-v2 fixture's tiny models (or another GPT file), clip and pretrained folders."""
     path = folder / f"{name}.toml"
     path.write_text(
         f'name = "{name}"\n'
-        f'gpt = "{fixture_root / "models" / "s1.ckpt"}"\n'
+        f'gpt = "{gpt or fixture_root / "models" / "s1.ckpt"}"\n'
         f'sovits = "{fixture_root / "models" / "s2.pth"}"\n'
         f'ref_audio = "{fixture_root / "ref" / "ref.wav"}"\n'
         f'ref_text = "{REFERENCE_TEXT}"\n'
