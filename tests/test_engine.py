@@ -104,7 +104,7 @@ async def test_a_thread_switch_between_runs_of_one_seed_changes_only_rounding(gs
     steps_before = len(synthesizer.scheduler.step_threads)
     again = await _audio(synthesizer, seed=7, top_k=15)
     assert switched_to in list(synthesizer.scheduler.step_threads)[steps_before:]
-    assert len(again) == len(first) and snr_db(again, first) >= 80.0  # one thread against two measured 133 dB
+    assert len(again) == len(first) and snr_db(again, first) >= 80.0  # one thread against two measured 134 dB
 
 
 async def test_closing_the_stream_stops_within_one_step_and_next_request_runs(voice):
