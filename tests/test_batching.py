@@ -7,8 +7,11 @@ GPT file with another reference clip, so both voices' streams share one schedule
 from __future__ import annotations
 
 import asyncio
+import gc
+import shutil
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -53,6 +56,23 @@ def test_voices_of_one_gpt_file_share_the_model_and_its_scheduler(voices):
     first, second = voices
     assert first.gpt is second.gpt and not np.array_equal(first.ge.numpy(), second.ge.numpy())
     assert Synthesizer(first).scheduler is Synthesizer(second).scheduler is scheduler_for(first.gpt)
+
+
+
+async def test_a_gpt_no_voice_holds_goes_with_its_scheduler(gsv_v2_fixture, tmp_path):
+    # A process that drops a voice (a server replacing its weights, say) must get its GPT's memory back.
+    gpt_file = shutil.copy(gsv_v2_fixture / "models" / "s1.ckpt", tmp_path / "s1.ckpt")
+    voice = Voice.load(write_fixture_voice(gsv_v2_fixture, tmp_path, gpt=gpt_file))
+    synthesizer = Synthesizer(voice)
+    await _speak(synthesizer, TEXTS[0], seed=1, fixed_tokens=20)
+    thread, gpt = synthesizer.scheduler._thread, weakref.ref(voice.gpt)
+    del voice, synthesizer
+    if thread is not None:
+        thread.join(timeout=30)  # the scheduler's thread ends after IDLE_EXIT_SECONDS with nothing to do
+        assert not thread.is_alive()
+    del thread  # the exit guard keeps its stop call, and so the scheduler, while the thread object lives
+    gc.collect()
+    assert gpt() is None
 
 
 async def test_eight_concurrent_streams_of_two_voices_each_sound_as_alone(voices):
