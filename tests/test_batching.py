@@ -58,7 +58,6 @@ def test_voices_of_one_gpt_file_share_the_model_and_its_scheduler(voices):
     assert Synthesizer(first).scheduler is Synthesizer(second).scheduler is scheduler_for(first.gpt)
 
 
-
 async def test_a_gpt_no_voice_holds_goes_with_its_scheduler(gsv_v2_fixture, tmp_path):
     # A process that drops a voice (a server replacing its weights, say) must get its GPT's memory back.
     gpt_file = shutil.copy(gsv_v2_fixture / "models" / "s1.ckpt", tmp_path / "s1.ckpt")
