@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from agent_tts.cli.bench_command import describe_thread_tuning
 from agent_tts.cli.main import main
 from engine_support import write_fixture_voice
 
@@ -18,6 +19,9 @@ def test_bench_reports_streaming_and_whole_and_other_first_chunk_sizes(gsv_v2_fi
     assert "(the case's first complete run " in printed
     figures = json.loads(out.read_text())
     assert figures["cpu_rates_before"]["gemm_gflops"] > 0 and figures["cpu_rates_after"]["read_gb_per_s"] > 0
+    threads = figures["backends"]["torch fp32"]["ar_threads"]  # what the thread tuning chose, printed too
+    assert threads["current"] in (1, threads["full"]) and len(threads["switches"]) <= threads["trials"]
+    assert f"  AR steps: {describe_thread_tuning(threads)}" in printed
     for name in ("sentence_20_chars", "paragraph_3_sentences"):
         case = figures["backends"]["torch fp32"][name]
         assert case["first_chunk_tokens"] == 10
@@ -52,3 +56,16 @@ def test_bench_measures_each_precision_in_one_run_and_says_what_the_cpu_has(gsv_
     assert int8["precision"].startswith("int8 (GPT int8 weights")
     assert "whole" not in int8["sentence_20_chars"] and int8["sentence_20_chars"]["streaming"]["rtf"] > 0
     assert set(figures["cpu"]) >= {"model", "avx2", "avx512", "avx512_bf16", "amx"}
+
+
+def test_bench_warns_when_the_loaded_voices_leave_little_memory(monkeypatch, capsys):
+    from agent_tts.cli import bench_command
+
+    assert bench_command._meminfo_mib("MemAvailable") < bench_command._meminfo_mib("MemTotal")  # Linux's own file
+    meminfo = {"MemTotal": 24000.0, "MemAvailable": 3000.0}
+    monkeypatch.setattr(bench_command, "_meminfo_mib", meminfo.get)
+    bench_command._warn_if_memory_is_short(9)
+    assert "warning: 3000 MiB of 24000 MiB left after loading 9 configurations" in capsys.readouterr().err
+    meminfo["MemAvailable"] = 12000.0
+    bench_command._warn_if_memory_is_short(2)
+    assert "warning" not in capsys.readouterr().err

@@ -111,3 +111,7 @@ def test_bench_floor_command_reports_both_cases(gsv_v2_fixture, tmp_path, capsys
     assert figures["cases"]["sentence_20_chars"]["unit"] == UNIT
     assert figures["rates"]["gemm_gflops"] == max(figures["rates_before"]["gemm_gflops"],
                                                   figures["rates_after"]["gemm_gflops"])
+    for case in figures["cases"].values():  # the RTF verdict is the streaming floor's, the target's own measure
+        for floor in case["floors"].values():
+            verdict = "within reach" if floor["rtf_streaming"] <= 0.5 else "out of reach"
+            assert f"{floor['rtf_streaming']:.2f}, one part at a time (streaming target 0.5: {verdict}" in printed

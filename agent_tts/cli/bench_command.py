@@ -222,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
                 synthesizers[label] = Synthesizer(voice)
                 asyncio.run(_stream_full(synthesizers[label], "你好，很高兴认识你。", seed=0, plan=plans[0]))  # warm-up
 
+    _warn_if_memory_is_short(len(synthesizers))
     figures: dict = {"device": args.device, "torch": torch.__version__, "tokens_per_phone": TOKENS_PER_PHONE,
                      "machine": _machine(args.device), "cpu": cpu_features().as_dict(),
                      "cpu_summary": cpu_features().summary(), "load_average": os.getloadavg(), "backends": loaded}
@@ -231,6 +232,9 @@ def run(args: argparse.Namespace) -> int:
         for label, synthesizer in synthesizers.items():
             say(f"{name}, {label}: {args.runs} first-audio runs and {args.full_runs} complete runs per path ...")
             figures["backends"][label][name] = _bench_case(synthesizer, text, args, plans)
+    for label, synthesizer in synthesizers.items():
+        if synthesizer.scheduler is not None:
+            figures["backends"][label]["ar_threads"] = synthesizer.scheduler.threads.as_dict()
     if args.device == "cpu":
         figures["cpu_rates_after"] = _cpu_rates()
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -259,6 +263,27 @@ def _configurations(backends: list[str], precisions: list[str]) -> dict[str, tup
         raise OptionError(f"no backend of {' '.join(backends)} runs --precision {' '.join(precisions)} (ONNX: fp32; "
                           "OpenVINO: fp32, bf16, int8, auto)")
     return configurations
+
+
+def _meminfo_mib(field: str) -> float | None:
+    """A field of /proc/meminfo (``MemTotal``, ``MemAvailable``) in MiB; None where there is none."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == field:
+                return int(value.split()[0]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _warn_if_memory_is_short(configurations: int, share: float = 0.2) -> None:
+    """Say so when the loaded voices leave under `share` of the memory: the runs grow (OpenVINO keeps each compiled
+    length), and a run that swaps measures the disk (nine real-size configurations in one run reached 23 GiB)."""
+    total, available = _meminfo_mib("MemTotal"), _meminfo_mib("MemAvailable")
+    if total and available is not None and available < share * total:
+        say(f"warning: {available:.0f} MiB of {total:.0f} MiB left after loading {configurations} configurations; "
+            "the runs may swap (and measure the disk) or be killed: measure fewer configurations per run")
 
 
 def _resident_mib() -> float:
@@ -293,6 +318,15 @@ def _machine(device: str) -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
+def describe_thread_tuning(threads: dict) -> str:
+    """``2 thread(s) at the end, 3 trial(s), no switch``: what the thread tuning (intraop_threads.py) chose during
+    the runs."""
+    if not threads["enabled"]:
+        return "no thread tuning (off, one thread, or not torch's CPU steps)"
+    switches = ", ".join(f"{a} -> {b}" for a, b in threads["switches"]) or "no switch"
+    return f"{threads['current']} thread(s) at the end, {threads['trials']} trial(s), {switches}"
+
+
 def _print(figures: dict) -> None:
     print(f"device: {figures['device']} ({figures['machine']}), torch {figures['torch']}")
     print(f"CPU: {figures['cpu_summary']}; load average {' '.join(f'{x:.1f}' for x in figures['load_average'])}")
@@ -306,6 +340,8 @@ def _print(figures: dict) -> None:
         print(f"{label}: {runs['backend']} backend, {runs['precision']}; {runs['voice_version']} voice, loaded in "
               f"{runs['load_s']:.1f} s, adding {runs['resident_added_by_load_mib']:.0f} MiB resident; linears: "
               f"{runs['linears']}")
+        if "ar_threads" in runs:
+            print(f"  AR steps: {describe_thread_tuning(runs['ar_threads'])}")
         for name in ("sentence_20_chars", "paragraph_3_sentences"):
             case = runs[name]
             s, w = case["streaming"], case.get("whole")

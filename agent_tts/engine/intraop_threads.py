@@ -81,6 +81,11 @@ class IntraOpThreads:
     def trying(self) -> bool:
         return bool(self._trial) or (self.enabled and self.since_trial >= self.interval)
 
+    def as_dict(self) -> dict:
+        """The choice so far, for a benchmark's record: whether tuning is on, the count in use, trials, switches."""
+        return {"enabled": self.enabled, "full": self.full, "current": self.current, "trials": self.trials,
+                "switches": [list(switch) for switch in self.switches]}
+
     def apply(self, threads: int | None = None) -> None:
         """The calling thread's next torch ops run on `threads` (by default the choice); nothing when disabled."""
         if self.enabled:

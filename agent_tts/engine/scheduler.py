@@ -341,7 +341,7 @@ class ARScheduler:
         self._thread = None
 
 
-_REGISTRY_LOCK = threading.Lock()
+_SCHEDULER_CREATION_LOCK = threading.Lock()
 _SCHEDULER_ATTRIBUTE = "_agent_tts_scheduler"
 
 
@@ -351,7 +351,7 @@ def scheduler_for(gpt: Text2SemanticModel, make: Callable[[], ARScheduler] | Non
     It is kept on the GPT itself, so the two are freed together once no voice holds the GPT and the scheduler's
     thread has ended. (A registry keyed weakly by the GPT kept every GPT loaded for good, since its scheduler
     refers to it: a dropped real-size fp32 voice left 965 MiB resident against 635 with this.)"""
-    with _REGISTRY_LOCK:
+    with _SCHEDULER_CREATION_LOCK:
         scheduler = getattr(gpt, _SCHEDULER_ATTRIBUTE, None)
         if scheduler is None:
             scheduler = make() if make is not None else ARScheduler(gpt)
