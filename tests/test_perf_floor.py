@@ -115,3 +115,11 @@ def test_bench_floor_command_reports_both_cases(gsv_v2_fixture, tmp_path, capsys
         for floor in case["floors"].values():
             verdict = "within reach" if floor["rtf_streaming"] <= 0.5 else "out of reach"
             assert f"{floor['rtf_streaming']:.2f}, one part at a time (streaming target 0.5: {verdict}" in printed
+
+
+def test_the_rtf_verdict_is_the_streaming_floors():
+    from agent_tts.cli.floor_bench_command import rtf_verdict
+
+    # The Zen 4 EPYC's fp32 floors (docs/benchmarks.md): whole-utterance 0.48 is under the target, streaming 0.54 not.
+    assert rtf_verdict({"rtf_whole": 0.48, "rtf_streaming": 0.54}).startswith("out of reach")
+    assert rtf_verdict({"rtf_whole": 0.16, "rtf_streaming": 0.19}).startswith("within reach")
