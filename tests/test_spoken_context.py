@@ -33,10 +33,20 @@ def run_scenario(folder: Path, mode: str) -> dict:
     with pulse_null_sinks(folder, folder / "played.wav") as env:
         completed = run_child([sys.executable, str(HERE / "spoken_context_scenario.py"), str(PIPELINES), mode],
                               env=env, timeout=300)
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert completed.returncode == 0, _turn_log(completed.stderr) + completed.stderr[-4000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     (folder / "result.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+TURN_EVENTS = ("scenario step", "User started speaking", "User stopped speaking", "Empty user turn", "interruption")
+
+
+def _turn_log(stderr: str) -> str:
+    """The run's turn events in order (the stderr tail alone lost them: a CI run left a turn unanswered as pipecat's
+    "too many in a row" empty user turns, and what came before had scrolled out)."""
+    lines = [line for line in stderr.splitlines() if any(event in line for event in TURN_EVENTS)]
+    return "turn events:\n" + "\n".join(lines[-60:]) + "\n--- stderr tail:\n"
 
 
 @pytest.fixture(scope="module")
